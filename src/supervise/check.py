@@ -1,0 +1,167 @@
+"""`supervise check`: the resolved plan as text, and warnings that do not fail it."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from supervise.config.load import display_path
+from supervise.config.model import Autorestart, ProcessSpec
+from supervise.options import CommonOptions
+from supervise.plan import Instance, Plan
+
+# Words a shell handles itself: no program to find on PATH.
+SHELL_WORDS = frozenset(
+    [
+        "!",
+        ".",
+        ":",
+        "[",
+        "[[",
+        "{",
+        "alias",
+        "bg",
+        "break",
+        "builtin",
+        "case",
+        "cd",
+        "continue",
+        "echo",
+        "eval",
+        "exit",
+        "export",
+        "false",
+        "for",
+        "if",
+        "kill",
+        "printf",
+        "pwd",
+        "read",
+        "return",
+        "set",
+        "shift",
+        "source",
+        "test",
+        "times",
+        "trap",
+        "true",
+        "type",
+        "ulimit",
+        "umask",
+        "unset",
+        "until",
+        "wait",
+        "while",
+    ]
+)
+
+
+def run_check(options: CommonOptions, names: Sequence[str]) -> int:
+    """Print the plan to stdout and warnings to stderr; errors raise (exit 2)."""
+    plan = options.load_plan(names)
+    sys.stdout.write(render_plan(plan))
+    for warning in plan_warnings(plan, shutil.which):
+        print(f"supervise: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def render_plan(plan: Plan) -> str:
+    """Every instance with its command, directory, PORT and policies."""
+    project = plan.project
+    env_files = ", ".join(display_path(p) for p in project.env_files) or "none"
+    lines = [
+        f"source: {project.source} (root {project.root})",
+        f"env files: {env_files}",
+        f"{len(plan.instances)} instance(s) of {len(plan.specs)} process type(s)",
+    ]
+    not_started = [s.name for s in project.processes if s not in plan.specs]
+    if not_started:
+        lines.append(f"not started: {', '.join(not_started)}")
+    for instance in plan.instances:
+        lines.append("")
+        lines.extend(describe_instance(instance, project.root))
+    return "\n".join(lines) + "\n"
+
+
+def describe_instance(instance: Instance, root: Path) -> list[str]:
+    spec = instance.spec
+    port = instance.env.get("PORT", "-")
+    directory = display_path(instance.cwd, root)
+    lines = [
+        f"{instance.name}  PORT={port}",
+        f"  command  {spec.command}",
+        f"  dir      {directory}",
+        f"  restart  {describe_restart(spec)}",
+        f"  stop     SIG{spec.stopsignal}, then SIGKILL after {spec.stop_timeout:g}s",
+    ]
+    if spec.watch:
+        ignore = f" (ignoring {', '.join(spec.watch_ignore)})" if spec.watch_ignore else ""
+        lines.append(f"  watch    {', '.join(spec.watch)}{ignore}")
+    if instance.ready:
+        lines.append(f"  ready    {instance.ready.describe()}")
+    if spec.depends_on:
+        lines.append(f"  after    {', '.join(spec.depends_on)}")
+    if not spec.autostart:
+        lines.append("  autostart false (started only when named)")
+    return lines
+
+
+def describe_restart(spec: ProcessSpec) -> str:
+    policy = spec.restart
+    codes = ",".join(str(c) for c in policy.exitcodes)
+    when = {
+        Autorestart.ALWAYS: "always",
+        Autorestart.NEVER: "never",
+        Autorestart.UNEXPECTED: f"when the exit code is not in {codes}",
+    }[policy.autorestart]
+    return (
+        f"{when}; startsecs {policy.startsecs:g}, startretries {policy.startretries}, "
+        f"backoff {policy.backoff.initial:g}s doubling to {policy.backoff.maximum:g}s"
+    )
+
+
+def plan_warnings(plan: Plan, which: Callable[..., str | None]) -> list[str]:
+    """Shared PORTs and programs missing from PATH: worth a look, not an error."""
+    warnings = []
+    by_port: dict[str, list[str]] = {}
+    for instance in plan.instances:
+        port = instance.env.get("PORT")
+        if port is not None:
+            by_port.setdefault(port, []).append(instance.name)
+    for port, names in by_port.items():
+        if len(names) > 1:
+            warnings.append(f"PORT {port} is shared by {', '.join(names)}")
+    for spec in plan.specs:
+        program = command_program(spec.command)
+        if program is None:
+            continue
+        instance = plan.instances_of(spec.name)[0]
+        env = plan.environment(instance)
+        if "/" in program:
+            path = os.path.join(instance.cwd, program)
+            if not os.access(path, os.X_OK):
+                warnings.append(f'{spec.name}: "{program}" is not an executable file ({spec.origin})')
+        elif which(program, path=env.get("PATH")) is None:
+            warnings.append(f'{spec.name}: "{program}" not found on PATH ({spec.origin})')
+    return warnings
+
+
+def command_program(command: str) -> str | None:
+    """The program a shell line runs first, or None when the shell decides."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        return None
+    for word in words:
+        if "=" in word.split("/")[0] and not word.startswith("="):
+            continue  # VAR=value prefix
+        if word in ("exec", "command", "nohup", "env"):
+            continue
+        if word in SHELL_WORDS or "$" in word or "`" in word:
+            return None
+        return word
+    return None

@@ -1,0 +1,155 @@
+"""The command line: options and help text only; each command calls one function.
+
+Heavy modules are imported inside the commands, so `supervise --version` and
+`--help` load typer and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, NoReturn
+
+import typer
+
+from supervise import __version__
+from supervise.errors import SuperviseError
+from supervise.options import CommonOptions
+
+app = typer.Typer(
+    name="supervise",
+    help="Run a Procfile or [tool.supervise] in the foreground; export it for supervisord.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Procfile = Annotated[
+    str | None,
+    typer.Option("-f", "--procfile", metavar="PATH", help="Use this Procfile (ignores pyproject.toml)."),
+]
+Root = Annotated[
+    str | None,
+    typer.Option("-d", "--root", metavar="DIR", help="Project root (default: the Procfile's folder, or .)."),
+]
+EnvFile = Annotated[
+    list[str] | None,
+    typer.Option("-e", "--env-file", metavar="FILE", help="Env file to load instead of .env; repeatable."),
+]
+Formation = Annotated[
+    str | None,
+    typer.Option(
+        "-m", "--formation", metavar="web=2,worker=0", help="Instances per process (all=N for every one)."
+    ),
+]
+Port = Annotated[
+    int | None,
+    typer.Option(
+        "-p", "--port", metavar="N", help="Base PORT (default 5000 or port_base); +100 per process type."
+    ),
+]
+NoColor = Annotated[bool, typer.Option("--no-color", help="Plain output, no colors.")]
+Names = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[NAME]...", help="Processes or groups (default: every autostart process)."),
+]
+
+
+def _common(
+    procfile: str | None = None,
+    root: str | None = None,
+    env_file: list[str] | None = None,
+    formation: str | None = None,
+    port: int | None = None,
+    no_color: bool = False,
+) -> CommonOptions:
+    return CommonOptions(procfile, root, tuple(env_file or ()), formation, port, no_color)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"supervise {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Run a Procfile or [tool.supervise] in the foreground; export it for supervisord."""
+
+
+@app.command()
+def check(
+    names: Names = None,
+    procfile: Procfile = None,
+    root: Root = None,
+    env_file: EnvFile = None,
+    formation: Formation = None,
+    port: Port = None,
+    no_color: NoColor = False,
+) -> int:
+    """Validate the configuration and print the resolved plan."""
+    from supervise.check import run_check
+
+    return run_check(_common(procfile, root, env_file, formation, port, no_color), names or [])
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def run(
+    command: Annotated[
+        list[str],
+        typer.Argument(metavar="CMD...", help="A command (after --), or the name of a process."),
+    ],
+    procfile: Procfile = None,
+    root: Root = None,
+    env_file: EnvFile = None,
+    port: Port = None,
+) -> int:
+    """Run one command with the project's environment; exit with its code."""
+    from supervise.runtime.oneshot import run_oneshot
+
+    return run_oneshot(_common(procfile, root, env_file, None, port), command)
+
+
+@app.command()
+def init(
+    procfile: Procfile = None,
+    root: Root = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing [tool.supervise].")] = False,
+) -> int:
+    """Write [tool.supervise] into pyproject.toml from the Procfile."""
+    from supervise.config.edit import run_init
+
+    return run_init(_common(procfile, root), force=force)
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: user mistakes become one stderr line and exit 2, never a traceback."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="supervise", standalone_mode=False)
+    except SuperviseError as error:
+        _fail(str(error), error.exit_code)
+    except typer.TyperException as error:  # click's usage errors: one line, not three
+        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        _fail(message, getattr(error, "exit_code", 2))
+    except typer.Abort:
+        _fail("aborted", 1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        # stdout closed early (`supervise check | head`): not an error worth a line.
+        sys.stderr.close()
+        sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"supervise: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""Reading and validating the user's configuration: pure parsers plus `load`."""

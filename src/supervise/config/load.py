@@ -1,0 +1,195 @@
+"""Find the configuration, read it, and merge Procfile and TOML into a Project.
+
+Source selection: `-f PATH` forces a Procfile (pyproject.toml is then not
+read); otherwise `[tool.supervise]` when pyproject.toml has one; otherwise
+`./Procfile`. This is the only config module that touches the file system.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from supervise.config.model import DEFAULT_PORT_BASE, ProcessSpec, Project
+from supervise.config.procfile import parse_procfile
+from supervise.config.pyproject import PREFIX, Settings, check_references, parse_settings
+from supervise.errors import ConfigError, UsageError
+
+
+def display_path(path: Path, cwd: Path | None = None) -> str:
+    """A path as short as it can be shown: relative to cwd when inside it."""
+    base = cwd or Path.cwd()
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
+def find_root(procfile: str | None, root: str | None, cwd: Path) -> Path:
+    """The project root: `-d`, else the forced Procfile's folder, else cwd."""
+    if root is not None:
+        path = (cwd / root).resolve()
+        if not path.is_dir():
+            raise UsageError(f"--root {root}: not a directory")
+        return path
+    if procfile is not None:
+        return (cwd / procfile).resolve().parent
+    return cwd.resolve()
+
+
+def load_project(
+    procfile: str | None = None,
+    root: str | None = None,
+    env_files: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> Project:
+    """Read and validate the project's configuration; see the module docstring."""
+    cwd = cwd or Path.cwd()
+    project_root = find_root(procfile, root, cwd)
+    settings = Settings()
+    if procfile is not None:
+        source_path = (cwd / procfile).resolve()
+        source = procfile
+        specs = _read_procfile(source_path, source)
+    else:
+        pyproject = project_root / "pyproject.toml"
+        table = read_tool_table(pyproject, display_path(pyproject, cwd))
+        if table is not None:
+            source = display_path(pyproject, cwd)
+            settings = parse_settings(table, source)
+            specs = _merge(settings, project_root, source, cwd)
+        elif (project_root / "Procfile").is_file():
+            source = display_path(project_root / "Procfile", cwd)
+            specs = _read_procfile(project_root / "Procfile", source)
+        else:
+            raise UsageError(
+                f"no Procfile and no [tool.supervise] in pyproject.toml in {project_root}; "
+                "create a Procfile (lines of `name: command`) or pass -f PATH"
+            )
+    if not specs:
+        raise ConfigError("defines no processes", file=source)
+    if settings.stop_timeout is not None:
+        # The project-wide default reaches Procfile entries the TOML never names.
+        named = {options.spec.name for options in settings.processes}
+        specs = [
+            spec if spec.name in named else dataclasses.replace(spec, stop_timeout=settings.stop_timeout)
+            for spec in specs
+        ]
+    check_references(tuple(specs), settings.groups, source)
+    return Project(
+        root=project_root,
+        source=source,
+        processes=tuple(specs),
+        groups=MappingProxyType(dict(settings.groups)),
+        env_files=_env_files(env_files, settings, project_root, source, cwd),
+        port_base=settings.port_base or DEFAULT_PORT_BASE,
+    )
+
+
+def read_tool_table(path: Path, display: str) -> Mapping[str, Any] | None:
+    """`[tool.supervise]` from pyproject.toml, or None when there is none."""
+    if not path.is_file():
+        return None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=display) from None
+    except tomllib.TOMLDecodeError as error:
+        text = str(error)
+        match = re.search(r"\(at line (\d+), column \d+\)", text)
+        line = int(match.group(1)) if match else None
+        message = text[: match.start()].strip() if match else text
+        raise ConfigError(f"invalid TOML: {message}", file=display, line=line) from None
+    tool = data.get("tool", {})
+    table = tool.get("supervise") if isinstance(tool, dict) else None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("expected a table", file=display, key=PREFIX)
+    return table
+
+
+def _read_procfile(path: Path, display: str) -> list[ProcessSpec]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{display}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{display}: is a directory, not a Procfile") from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=display) from None
+    except OSError as error:
+        raise UsageError(f"{display}: cannot read: {error.strerror}") from None
+    return parse_procfile(text, display)
+
+
+def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[ProcessSpec]:
+    """Procfile entries (if any) first, then TOML-only processes, in order."""
+    specs: list[ProcessSpec] = []
+    if settings.procfile is not None:
+        path = root / settings.procfile
+        if not path.is_file():
+            raise ConfigError(
+                f'Procfile "{settings.procfile}" not found in {root}',
+                file=source,
+                key=f"{PREFIX}.procfile",
+            )
+        specs = _read_procfile(path, display_path(path, cwd))
+    from_procfile = {spec.name: i for i, spec in enumerate(specs)}
+    for options in settings.processes:
+        name = options.spec.name
+        key = f"{PREFIX}.processes.{name}"
+        if name in from_procfile:
+            original = specs[from_procfile[name]]
+            if options.has_command:
+                raise ConfigError(
+                    f'"{name}" already has a command in {original.origin}; set it in one place only',
+                    file=source,
+                    key=f"{key}.command",
+                )
+            specs[from_procfile[name]] = dataclasses.replace(
+                options.spec, command=original.command, origin=original.origin
+            )
+        elif options.has_command:
+            specs.append(options.spec)
+        else:
+            where = f" or in {settings.procfile}" if settings.procfile else ""
+            raise ConfigError(f"no command (set command here{where})", file=source, key=key)
+    return specs
+
+
+def _env_files(
+    given: Sequence[str], settings: Settings, root: Path, source: str, cwd: Path
+) -> tuple[Path, ...]:
+    """`-e` files replace the configured list; the default `.env` only if present."""
+    if given:
+        paths = []
+        for name in given:
+            path = (cwd / name).resolve()
+            if not path.is_file():
+                raise UsageError(f"--env-file {name}: no such file")
+            paths.append(path)
+        return tuple(paths)
+    if settings.env_files is not None:
+        paths = []
+        for name in settings.env_files:
+            path = (root / name).resolve()
+            if not path.is_file():
+                raise ConfigError(
+                    f'env file "{name}" not found in {root}',
+                    file=source,
+                    key=f"{PREFIX}.env_files",
+                )
+            paths.append(path)
+        return tuple(paths)
+    default = root / ".env"
+    return (default,) if default.is_file() else ()

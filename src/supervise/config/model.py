@@ -1,0 +1,139 @@
+"""The user's definitions as frozen values: nothing here is resolved yet.
+
+Defaults are supervisord's, so a process that sets nothing behaves under
+`supervise up` as it will under the exported supervisord program.
+"""
+
+from __future__ import annotations
+
+import enum
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+
+class Autorestart(enum.Enum):
+    """supervisord's `autorestart`: after an exit from RUNNING, restart or not."""
+
+    ALWAYS = "true"
+    NEVER = "false"
+    UNEXPECTED = "unexpected"
+
+
+class ProbeKind(enum.Enum):
+    """How readiness is checked."""
+
+    HTTP = "http"
+    TCP = "tcp"
+    LOG = "log"
+    CMD = "cmd"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before retrying a failed start: `initial`, doubling up to `maximum`."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        """Delay after `failures` consecutive failed starts (1 → initial)."""
+        if failures <= 0:
+            return 0.0
+        # Cap the exponent: 2**1100 would overflow a float.
+        return float(min(self.maximum, self.initial * 2 ** min(failures - 1, 64)))
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """supervisord's restart options plus our doubling backoff."""
+
+    autorestart: Autorestart = Autorestart.UNEXPECTED
+    exitcodes: tuple[int, ...] = (0,)
+    startsecs: float = 1.0
+    startretries: int = 3
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def is_expected(self, code: int) -> bool:
+        """Whether an exit code counts as expected (a signal is never expected)."""
+        return code in self.exitcodes
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A readiness check: `target` is a URL, host:port, regex or shell command."""
+
+    kind: ProbeKind
+    target: str
+    interval: float = 0.25
+    timeout: float = 2.0
+
+    def describe(self) -> str:
+        """One line for `check` and status output."""
+        return f"{self.kind.value} {self.target}"
+
+
+DEFAULT_STOP_TIMEOUT = 10.0
+DEFAULT_PORT_BASE = 5000
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process type as the user defined it (a Procfile line or a TOML table)."""
+
+    name: str
+    command: str
+    directory: str = "."
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    concurrency: int = 1
+    autostart: bool = True
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    stopsignal: str = "TERM"
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    watch: tuple[str, ...] = ()
+    watch_ignore: tuple[str, ...] = ()
+    ready: Probe | None = None
+    depends_on: tuple[str, ...] = ()
+    origin: str = ""
+    """Where it was defined (`Procfile:3`, `pyproject.toml: tool.supervise.processes.web`)."""
+
+    @property
+    def stop_signal_number(self) -> signal.Signals:
+        return signal.Signals[f"SIG{self.stopsignal}"]
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything the configuration says, in definition order."""
+
+    root: Path
+    source: str
+    """The file the definitions came from, as shown in messages."""
+    processes: tuple[ProcessSpec, ...]
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    env_files: tuple[Path, ...] = ()
+    """Env files to load, in order; each exists (missing explicit ones are errors)."""
+    port_base: int = DEFAULT_PORT_BASE
+
+    def process(self, name: str) -> ProcessSpec:
+        for spec in self.processes:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.processes)
+
+
+def signal_name(value: str) -> str | None:
+    """Canonical signal name (`TERM`) for `TERM`, `SIGTERM`, `term`, or None."""
+    name = value.strip().upper()
+    name = name.removeprefix("SIG")
+    try:
+        signal.Signals[f"SIG{name}"]
+    except KeyError:
+        return None
+    return name

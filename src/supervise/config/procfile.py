@@ -1,0 +1,41 @@
+"""Procfile text -> process specs, with `file:line` errors instead of skipped lines."""
+
+from __future__ import annotations
+
+import re
+
+from supervise.config.model import ProcessSpec
+from supervise.errors import ConfigError
+
+NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def parse_procfile(text: str, filename: str = "Procfile") -> list[ProcessSpec]:
+    """Parse Procfile text; every problem names `filename` and the line number."""
+    specs: list[ProcessSpec] = []
+    first_line: dict[str, int] = {}
+    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, colon, command = line.partition(":")
+        name, command = name.strip(), command.strip()
+
+        def error(message: str, number: int = number) -> ConfigError:
+            return ConfigError(message, file=filename, line=number)
+
+        if not colon:
+            raise error(f'expected "name: command", got "{_clip(line)}"')
+        if not NAME.fullmatch(name):
+            raise error(f'invalid process name "{_clip(name)}": use letters, digits, "_" and "-"')
+        if not command:
+            raise error(f'process "{name}" has an empty command')
+        if name in first_line:
+            raise error(f'duplicate process "{name}" (first defined on line {first_line[name]})')
+        first_line[name] = number
+        specs.append(ProcessSpec(name=name, command=command, origin=f"{filename}:{number}"))
+    return specs
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,386 @@
+"""`[tool.supervise]` mapping -> validated settings and process options.
+
+Each option has one small converter that returns a typed value or raises
+`Invalid`; `TableReader` adds the TOML key path, so every message reads
+`pyproject.toml: tool.supervise.processes.web.startsecs: expected ...`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from supervise.config.model import (
+    Autorestart,
+    Backoff,
+    Probe,
+    ProbeKind,
+    ProcessSpec,
+    RestartPolicy,
+    signal_name,
+)
+from supervise.config.procfile import NAME
+from supervise.errors import ConfigError
+
+T = TypeVar("T")
+PREFIX = "tool.supervise"
+
+
+class Invalid(Exception):
+    """A converter's complaint about a value; the reader adds where it was."""
+
+
+def show(value: object) -> str:
+    """A value as the user wrote it in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+# -- converters: value -> typed value, or Invalid ---------------------------
+
+
+def to_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"expected a string, got {show(value)}")
+    return value
+
+
+def to_nonempty_str(value: object) -> str:
+    text = to_str(value)
+    if not text.strip():
+        raise Invalid("expected a non-empty string")
+    return text
+
+
+def to_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {show(value)}")
+    return value
+
+
+def to_nonneg_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise Invalid(f"expected a non-negative number, got {show(value)}")
+    return float(value)
+
+
+def to_positive_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise Invalid(f"expected a positive number, got {show(value)}")
+    return float(value)
+
+
+def to_nonneg_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid(f"expected a non-negative integer, got {show(value)}")
+    return value
+
+
+def to_port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise Invalid(f"expected a port number from 1 to 65535, got {show(value)}")
+    return value
+
+
+def to_str_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise Invalid(f"expected a list of strings, got {show(value)}")
+    return tuple(value)
+
+
+def to_autorestart(value: object) -> Autorestart:
+    if isinstance(value, bool):
+        return Autorestart.ALWAYS if value else Autorestart.NEVER
+    if isinstance(value, str) and value.lower() in {"true", "false", "unexpected"}:
+        return Autorestart(value.lower())
+    raise Invalid(f'expected true, false or "unexpected", got {show(value)}')
+
+
+def to_exitcodes(value: object) -> tuple[int, ...]:
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(items, list)
+        or not items
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in items)
+    ):
+        raise Invalid(f"expected a list of exit codes from 0 to 255, got {show(value)}")
+    return tuple(items)
+
+
+def to_signal(value: object) -> str:
+    name = signal_name(value) if isinstance(value, str) else None
+    if name is None:
+        raise Invalid(f'expected a signal name such as "TERM", "INT" or "HUP", got {show(value)}')
+    return name
+
+
+def to_env_value(value: object) -> str:
+    # Numbers are accepted because `PORT = 8000` is what people write; the
+    # value is still literal text, never expanded.
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise Invalid(f"expected a string, got {show(value)}")
+    return str(value)
+
+
+# -- the reader: tables with key paths ---------------------------------------
+
+
+@dataclass
+class TableReader:
+    """Reads one TOML table, tracking its key path and which keys were used."""
+
+    table: Mapping[str, Any]
+    path: str
+    filename: str
+    allowed: tuple[str, ...] | None
+    """The keys this table may have; None for tables keyed by the user (names)."""
+
+    def __post_init__(self) -> None:
+        if self.allowed is None:
+            return
+        for key in self.table:
+            if key not in self.allowed:
+                hint = difflib.get_close_matches(key, self.allowed, n=1)
+                if hint:
+                    raise self.error(key, f'unknown key (did you mean "{hint[0]}"?)')
+                raise self.error(key, f"unknown key; expected one of: {', '.join(self.allowed)}")
+
+    def error(self, key: str | None, message: str) -> ConfigError:
+        path = f"{self.path}.{key}" if key else self.path
+        return ConfigError(message, file=self.filename, key=path)
+
+    def get(self, key: str, convert: Callable[[object], T], default: T) -> T:
+        if key not in self.table:
+            return default
+        try:
+            return convert(self.table[key])
+        except Invalid as invalid:
+            raise self.error(key, str(invalid)) from None
+
+    def sub(self, key: str, allowed: tuple[str, ...] | None) -> TableReader:
+        value = self.table.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected a table, got {show(value)}")
+        return TableReader(value, f"{self.path}.{key}", self.filename, allowed)
+
+
+# -- the schema ----------------------------------------------------------------
+
+TOP_KEYS = ("procfile", "env_files", "port_base", "stop_timeout", "processes", "groups")
+PROCESS_KEYS = (
+    "command",
+    "directory",
+    "env",
+    "concurrency",
+    "autostart",
+    "autorestart",
+    "exitcodes",
+    "startsecs",
+    "startretries",
+    "backoff",
+    "stopsignal",
+    "stop_timeout",
+    "watch",
+    "watch_ignore",
+    "ready",
+    "depends_on",
+)
+PROBE_KINDS = tuple(kind.value for kind in ProbeKind)
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """A `processes.NAME` table: a full spec, or options for a Procfile entry."""
+
+    spec: ProcessSpec
+    has_command: bool
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole `[tool.supervise]` table, validated."""
+
+    procfile: str | None = None
+    env_files: tuple[str, ...] | None = None
+    port_base: int | None = None
+    stop_timeout: float | None = None
+    processes: tuple[ProcessOptions, ...] = ()
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -> Settings:
+    """Validate `[tool.supervise]`; errors name the file and the key path."""
+    top = TableReader(table, PREFIX, filename, TOP_KEYS)
+    stop_timeout = top.get("stop_timeout", to_nonneg_number, None)
+    processes_table = top.sub("processes", None)
+    processes = []
+    for name, value in processes_table.table.items():
+        path = f"{PREFIX}.processes.{name}"
+        if not NAME.fullmatch(name):
+            raise ConfigError(
+                'invalid process name: use letters, digits, "_" and "-"', file=filename, key=path
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table, got {show(value)}", file=filename, key=path)
+        reader = TableReader(value, path, filename, PROCESS_KEYS)
+        processes.append(_parse_process(name, reader, stop_timeout))
+    groups_reader = top.sub("groups", None)
+    groups = {}
+    for group, members in groups_reader.table.items():
+        try:
+            groups[group] = to_str_list(members)
+        except Invalid as invalid:
+            raise groups_reader.error(group, str(invalid)) from None
+    return Settings(
+        procfile=top.get("procfile", to_nonempty_str, None),
+        env_files=top.get("env_files", to_str_list, None),
+        port_base=top.get("port_base", to_port, None),
+        stop_timeout=stop_timeout,
+        processes=tuple(processes),
+        groups=MappingProxyType(groups),
+    )
+
+
+def _parse_process(name: str, r: TableReader, stop_timeout: float | None) -> ProcessOptions:
+    defaults = ProcessSpec(name=name, command="")
+    policy = RestartPolicy(
+        autorestart=r.get("autorestart", to_autorestart, defaults.restart.autorestart),
+        exitcodes=r.get("exitcodes", to_exitcodes, defaults.restart.exitcodes),
+        startsecs=r.get("startsecs", to_nonneg_number, defaults.restart.startsecs),
+        startretries=r.get("startretries", to_nonneg_int, defaults.restart.startretries),
+        backoff=_parse_backoff(r),
+    )
+    env = r.sub("env", None)
+    env_values = {}
+    for key, value in env.table.items():
+        if not key or "=" in key or "\0" in key:
+            raise env.error(key, 'not a valid environment variable name (no "=" or NUL)')
+        try:
+            env_values[key] = to_env_value(value)
+        except Invalid as invalid:
+            raise env.error(key, str(invalid)) from None
+    spec = ProcessSpec(
+        name=name,
+        command=r.get("command", to_nonempty_str, ""),
+        directory=r.get("directory", to_nonempty_str, defaults.directory),
+        env=MappingProxyType(env_values),
+        concurrency=r.get("concurrency", to_nonneg_int, defaults.concurrency),
+        autostart=r.get("autostart", to_bool, defaults.autostart),
+        restart=policy,
+        stopsignal=r.get("stopsignal", to_signal, defaults.stopsignal),
+        stop_timeout=r.get(
+            "stop_timeout",
+            to_nonneg_number,
+            defaults.stop_timeout if stop_timeout is None else stop_timeout,
+        ),
+        watch=r.get("watch", to_str_list, ()),
+        watch_ignore=r.get("watch_ignore", to_str_list, ()),
+        ready=_parse_probe(r) if "ready" in r.table else None,
+        depends_on=r.get("depends_on", to_str_list, ()),
+        origin=f"{r.filename}: {r.path}",
+    )
+    return ProcessOptions(spec=spec, has_command="command" in r.table)
+
+
+def _parse_backoff(r: TableReader) -> Backoff:
+    if "backoff" not in r.table:
+        return Backoff()
+    b = r.sub("backoff", ("initial", "max"))
+    default = Backoff()
+    backoff = Backoff(
+        initial=b.get("initial", to_positive_number, default.initial),
+        maximum=b.get("max", to_positive_number, default.maximum),
+    )
+    if backoff.maximum < backoff.initial:
+        raise b.error("max", f"must be at least initial ({backoff.initial:g}), got {backoff.maximum:g}")
+    return backoff
+
+
+def _parse_probe(r: TableReader) -> Probe:
+    p = r.sub("ready", (*PROBE_KINDS, "interval", "timeout"))
+    kinds = [kind for kind in PROBE_KINDS if kind in p.table]
+    if len(kinds) != 1:
+        raise r.error("ready", f"expected exactly one of {', '.join(PROBE_KINDS)}")
+    kind = ProbeKind(kinds[0])
+    target = p.get(kind.value, to_nonempty_str, "")
+    if kind is ProbeKind.LOG:
+        import re
+
+        try:
+            re.compile(target)
+        except re.error as bad:
+            raise p.error("log", f"invalid regular expression: {bad}") from None
+    default = Probe(kind, target)
+    return Probe(
+        kind=kind,
+        target=target,
+        interval=p.get("interval", to_positive_number, default.interval),
+        timeout=p.get("timeout", to_positive_number, default.timeout),
+    )
+
+
+def check_references(
+    processes: tuple[ProcessSpec, ...],
+    groups: Mapping[str, tuple[str, ...]],
+    filename: str,
+) -> None:
+    """Cross-checks once Procfile and TOML are merged: names, groups, cycles."""
+    names = [spec.name for spec in processes]
+    known = ", ".join(names)
+    for spec in processes:
+        for dep in spec.depends_on:
+            if dep not in names:
+                raise ConfigError(
+                    f'unknown process "{dep}" (defined: {known})',
+                    file=filename,
+                    key=f"{PREFIX}.processes.{spec.name}.depends_on",
+                )
+    for group, members in groups.items():
+        key = f"{PREFIX}.groups.{group}"
+        if group in names:
+            raise ConfigError(f'"{group}" is already a process name', file=filename, key=key)
+        for member in members:
+            if member not in names:
+                raise ConfigError(f'unknown process "{member}" (defined: {known})', file=filename, key=key)
+    cycle = find_cycle({spec.name: spec.depends_on for spec in processes})
+    if cycle:
+        raise ConfigError(
+            f"dependency cycle: {' -> '.join(cycle)}",
+            file=filename,
+            key=f"{PREFIX}.processes.{cycle[0]}.depends_on",
+        )
+
+
+def find_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    """A dependency cycle as a path that ends where it starts, or None."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        for dep in graph.get(node, ()):
+            found = visit(dep, [*path, node])
+            if found:
+                return found
+        done.add(node)
+        return None
+
+    for node in graph:
+        found = visit(node, [])
+        if found:
+            return found
+    return None

@@ -1,0 +1,227 @@
+"""Project + selection + formation -> the concrete instances to run or export.
+
+Pure: the caller's environment and the env files' values come in as
+arguments. Both `up` and every exporter read the same Plan, which is what
+makes an exported program behave like the process under `up`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from supervise.config.model import Probe, ProbeKind, ProcessSpec, Project
+from supervise.errors import UsageError
+
+FORMATION_ITEM = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=\s*(\d+)\s*")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One process to run: `web.2` of process type `web`."""
+
+    name: str
+    spec: ProcessSpec
+    number: int
+    port: int | None
+    env: Mapping[str, str]
+    """What the project sets: env files, `env`, PORT, PS. The caller's env is not in it."""
+    cwd: Path
+    ready: Probe | None = None
+    """The spec's probe with `$PORT` and `${VAR}` expanded for this instance."""
+
+    @property
+    def process(self) -> str:
+        return self.spec.name
+
+    @property
+    def command(self) -> str:
+        return self.spec.command
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.name} port={self.port} {self.command!r}>"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The instances selected for this run, in definition order."""
+
+    project: Project
+    instances: tuple[Instance, ...]
+    base_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The caller's environment: the bottom layer under `up` and `run`."""
+    shared_env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The env files' values (and PYTHONUNBUFFERED): what every process gets from the project."""
+
+    def environment(self, instance: Instance) -> dict[str, str]:
+        """The full environment an instance gets under `up`."""
+        return {**self.base_env, **instance.env}
+
+    def command_environment(self) -> dict[str, str]:
+        """The environment for a command that is not a process (`run`, `--then`)."""
+        return {**self.base_env, **self.shared_env}
+
+    @property
+    def specs(self) -> tuple[ProcessSpec, ...]:
+        """Process types that have at least one instance, in definition order."""
+        seen: dict[str, ProcessSpec] = {}
+        for instance in self.instances:
+            seen.setdefault(instance.process, instance.spec)
+        return tuple(seen.values())
+
+    def instances_of(self, process: str) -> tuple[Instance, ...]:
+        return tuple(i for i in self.instances if i.process == process)
+
+
+def parse_formation(text: str) -> dict[str, int]:
+    """`web=2,worker=0,all=1` -> counts; `all` sets every type not named."""
+    counts: dict[str, int] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        match = FORMATION_ITEM.fullmatch(item)
+        if not match:
+            raise UsageError(
+                f'--formation: expected NAME=COUNT (e.g. "web=2,worker=0"), got "{item.strip()}"'
+            )
+        counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def build_plan(
+    project: Project,
+    names: Sequence[str] = (),
+    formation: Mapping[str, int] | None = None,
+    port_base: int | None = None,
+    caller_env: Mapping[str, str] | None = None,
+    file_env: Mapping[str, str] | None = None,
+) -> Plan:
+    """Resolve the selection into instances with their environment and PORT.
+
+    Named processes and groups are run with what they depend on; no names
+    means every `autostart` process. PORT follows foreman: base + 100 * the
+    type's definition index + instance number - 1, unless the env file or
+    the process's `env` sets PORT.
+    """
+    caller_env = caller_env or {}
+    file_env = file_env or {}
+    formation = dict(formation or {})
+    _check_formation(project, formation)
+    selected = select(project, names)
+    base = project.port_base if port_base is None else port_base
+    instances = []
+    for index, spec in enumerate(project.processes):
+        if spec.name not in selected:
+            continue
+        count = formation.get(spec.name, formation.get("all", spec.concurrency))
+        for number in range(1, count + 1):
+            port = base + 100 * index + number - 1
+            instances.append(_instance(project, spec, number, port, caller_env, file_env))
+    shared = dict(file_env)
+    if "PYTHONUNBUFFERED" not in shared and "PYTHONUNBUFFERED" not in caller_env:
+        shared["PYTHONUNBUFFERED"] = "1"
+    return Plan(
+        project=project,
+        instances=tuple(instances),
+        base_env=MappingProxyType(dict(caller_env)),
+        shared_env=MappingProxyType(shared),
+    )
+
+
+def select(project: Project, names: Sequence[str]) -> set[str]:
+    """Process types to run: the named ones and groups, plus their dependencies."""
+    if not names:
+        wanted = {spec.name for spec in project.processes if spec.autostart}
+    else:
+        wanted = set()
+        for name in names:
+            if name in project.groups:
+                wanted.update(project.groups[name])
+            elif name in project.names:
+                wanted.add(name)
+            else:
+                raise UsageError(f'unknown process or group "{name}"; {_known(project)}')
+    pending = list(wanted)
+    while pending:
+        for dep in project.process(pending.pop()).depends_on:
+            if dep not in wanted:
+                wanted.add(dep)
+                pending.append(dep)
+    return wanted
+
+
+def dependency_order(specs: Iterable[ProcessSpec]) -> list[str]:
+    """Process names with every dependency before its dependents (start order)."""
+    by_name = {spec.name: spec for spec in specs}
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or name not in by_name:
+            return
+        for dep in by_name[name].depends_on:
+            visit(dep)
+        order.append(name)
+
+    for name in by_name:
+        visit(name)
+    return order
+
+
+def expand_vars(text: str, env: Mapping[str, str]) -> str:
+    """`$NAME` and `${NAME}` from `env`; unknown names are left as written."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return env.get(name, match.group(0))
+
+    return re.sub(r"\$(?:\{(\w+)\}|(\w+))", lookup, text)
+
+
+def _instance(
+    project: Project,
+    spec: ProcessSpec,
+    number: int,
+    scheme_port: int,
+    caller_env: Mapping[str, str],
+    file_env: Mapping[str, str],
+) -> Instance:
+    name = f"{spec.name}.{number}"
+    env = {**file_env, **spec.env}
+    user_port = env.get("PORT")
+    port: int | None = scheme_port
+    if user_port is not None:
+        port = int(user_port) if user_port.strip().isdigit() else None
+    else:
+        env["PORT"] = str(scheme_port)
+    env["PS"] = name
+    if "PYTHONUNBUFFERED" not in env and "PYTHONUNBUFFERED" not in caller_env:
+        env["PYTHONUNBUFFERED"] = "1"
+    ready = spec.ready
+    if ready is not None and ready.kind in (ProbeKind.HTTP, ProbeKind.TCP):
+        ready = replace(ready, target=expand_vars(ready.target, {**caller_env, **env}))
+    return Instance(
+        name=name,
+        spec=spec,
+        number=number,
+        port=port,
+        env=MappingProxyType(env),
+        cwd=Path(os.path.normpath(project.root / spec.directory)),
+        ready=ready,
+    )
+
+
+def _check_formation(project: Project, formation: Mapping[str, int]) -> None:
+    for name in formation:
+        if name != "all" and name not in project.names:
+            raise UsageError(f'--formation: unknown process "{name}"; processes: {", ".join(project.names)}')
+
+
+def _known(project: Project) -> str:
+    text = f"processes: {', '.join(project.names)}"
+    if project.groups:
+        text += f"; groups: {', '.join(project.groups)}"
+    return text

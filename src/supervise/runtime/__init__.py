@@ -1,0 +1,1 @@
+"""Running processes: asyncio, one thread, one event loop (see DESIGN.md)."""

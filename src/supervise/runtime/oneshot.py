@@ -1,0 +1,59 @@
+"""`supervise run`: one command in the foreground with the project's environment.
+
+The child shares our terminal and process group, so Ctrl-C reaches it
+directly; we ignore SIGINT/SIGQUIT while it runs (as `system(3)` does) and
+pass on SIGTERM and SIGHUP, then exit with its code, or 128+N for signal N.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from supervise.options import CommonOptions
+
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
+IGNORED = (signal.SIGINT, signal.SIGQUIT)
+
+
+def run_oneshot(options: CommonOptions, argv: Sequence[str]) -> int:
+    """Run `argv`, or the command of process `argv[0]` when it names one."""
+    project = options.load_project()
+    if len(argv) == 1 and argv[0] in project.names:
+        plan = options.load_plan([argv[0]], project=project)
+        instances = plan.instances_of(argv[0])
+        if instances:
+            env = plan.environment(instances[0])
+            return run_foreground(["/bin/sh", "-c", instances[0].command], env, str(instances[0].cwd))
+    plan = options.load_plan([], project=project)
+    return run_foreground(list(argv), plan.command_environment(), None)
+
+
+def run_foreground(argv: list[str], env: dict[str, str], cwd: str | None) -> int:
+    """Run a child in our process group; its exit code, or 128+N for signal N."""
+    if not argv:
+        print("supervise: run: no command given (supervise run -- CMD ...)", file=sys.stderr)
+        return 2
+    try:
+        child = subprocess.Popen(argv, env=env, cwd=cwd)
+    except FileNotFoundError:
+        print(f"supervise: run: command not found: {argv[0]}", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"supervise: run: permission denied: {argv[0]}", file=sys.stderr)
+        return 126
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    previous.update({sig: signal.signal(sig, signal.SIG_IGN) for sig in IGNORED})
+    try:
+        code = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 - code if code < 0 else code
