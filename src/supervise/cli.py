@@ -118,6 +118,47 @@ def run(
 
 
 @app.command()
+def export(
+    format_name: Annotated[
+        str,
+        typer.Option("--format", "-F", metavar="FORMAT", help="supervisord, systemd, kubernetes or compose."),
+    ],
+    names: Names = None,
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", metavar="DIR", help="Write files into DIR (default: stdout)."),
+    ] = None,
+    app_name: Annotated[
+        str | None, typer.Option("--app", metavar="NAME", help="App name (default: the root folder's name).")
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", metavar="USER", help="Run processes as USER.")] = None,
+    log_dir: Annotated[
+        str | None, typer.Option("--log-dir", metavar="DIR", help="Folder for log files (supervisord).")
+    ] = None,
+    image: Annotated[
+        str | None, typer.Option("--image", metavar="IMAGE", help="Container image (kubernetes, compose).")
+    ] = None,
+    secret_env: Annotated[
+        list[str] | None,
+        typer.Option("--secret-env", metavar="KEY,...", help="Env keys to put in a Secret (kubernetes)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    procfile: Procfile = None,
+    root: Root = None,
+    env_file: EnvFile = None,
+    formation: Formation = None,
+    port: Port = None,
+) -> int:
+    """Write a production configuration for the same processes."""
+    from supervise.export import run_export
+
+    common = _common(procfile, root, env_file, formation, port)
+    return run_export(
+        common, format_name, names or [], output, force, app_name, user, log_dir, image, secret_env or []
+    )
+
+
+@app.command()
 def init(
     procfile: Procfile = None,
     root: Root = None,
