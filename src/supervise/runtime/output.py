@@ -1,0 +1,179 @@
+"""What `supervise up` prints: bytes from the children -> whole, prefixed lines.
+
+Formatting is per chunk, not per line (DESIGN.md "Performance notes"): a
+chunk is split at its last newline, the whole-lines part is decoded once and
+prefixed with one `str.replace`, the tail waits for its newline, and all that
+one event-loop wakeup produced goes out in one `os.write`. Only whole lines
+ever reach the buffer, so lines of different instances cannot interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import selectors
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+SYSTEM = "system"
+"""The name on supervise's own lines."""
+
+RESET = "\x1b[0m"
+PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
+"""SGR colors, one per process type in first-seen order; red is left for nobody."""
+SYSTEM_STYLE = "1"
+"""Bold in the terminal's own color: not in the palette, so never mistaken for a process."""
+
+Writer = Callable[[int, memoryview], int]
+
+
+def use_color(*, isatty: bool, environ: Mapping[str, str], no_color_flag: bool) -> bool:
+    """--no-color or NO_COLOR (non-empty) -> off; FORCE_COLOR (non-empty, not "0") -> on; else isatty."""
+    if no_color_flag or environ.get("NO_COLOR", ""):
+        return False
+    force = environ.get("FORCE_COLOR", "")
+    if force and force != "0":
+        return True
+    return isatty
+
+
+def process_type(name: str) -> str:
+    """`web.1` -> `web`: the part that picks the color."""
+    return name.rpartition(".")[0] or name
+
+
+class Printer:
+    """The one owner of the `HH:MM:SS web.1 | line` format and of the output fd."""
+
+    def __init__(
+        self,
+        fd: int,
+        names: Sequence[str],
+        *,
+        color: bool,
+        clock: Callable[[], float] = time.time,
+        loop: asyncio.AbstractEventLoop | None = None,
+        write: Writer = os.write,
+    ) -> None:
+        """`write` is a seam for tests (count the writes); production uses os.write."""
+        self._fd = fd
+        self._color = color
+        self._clock = clock
+        self._loop = loop
+        self._write = write
+        self._width = max(len(n) for n in [*names, SYSTEM])
+        self._styles: dict[str, str] = {}
+        for name in names:
+            self._style(name)
+        self._tails: dict[str, list[bytes]] = {}
+        self._stamps: dict[str, tuple[int, str, str, str]] = {}  # name -> (second, *_prefix())
+        self._queue: list[bytes] = []
+        self._scheduled = False
+        self._broken = False
+
+    @property
+    def broken(self) -> bool:
+        """True once the output is gone (EPIPE, e.g. `supervise up | head -1`); nothing more is written."""
+        return self._broken
+
+    def feed(self, name: str, data: bytes) -> None:
+        """A chunk from instance `name`'s pipe: queue its whole lines, keep the partial tail."""
+        if self._broken or not data:
+            return
+        last = data.rfind(b"\n")  # only the new chunk is searched: a long line costs O(n) in all
+        if last < 0:
+            self._tails.setdefault(name, []).append(data)
+            return
+        pieces = self._tails.pop(name, None)
+        whole = data[:last]
+        if pieces:
+            pieces.append(whole)
+            whole = b"".join(pieces)
+        if last + 1 < len(data):
+            self._tails[name] = [data[last + 1 :]]
+        self._queue_text(name, whole.decode("utf-8", "replace"))
+
+    def end(self, name: str) -> None:
+        """EOF on `name`'s pipe: print its unterminated last line, if any."""
+        pieces = self._tails.pop(name, None)
+        if pieces and not self._broken:
+            self._queue_text(name, b"".join(pieces).decode("utf-8", "replace"))
+
+    def system(self, message: str) -> None:
+        """One of supervise's own lines, under the name `system`."""
+        if not self._broken:
+            self._queue_text(SYSTEM, message.rstrip("\n"), errors="replace")
+
+    def flush(self) -> None:
+        """Write everything queued in one os.write (more only on a partial write)."""
+        self._scheduled = False
+        if not self._queue:
+            return
+        data = self._queue[0] if len(self._queue) == 1 else b"".join(self._queue)
+        self._queue.clear()
+        if not self._broken:
+            self._write_all(data)
+
+    def _queue_text(self, name: str, text: str, errors: str = "strict") -> None:
+        """Prefix every line of `text` (newlines inside, none at the end) and queue it."""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+            if text.endswith("\r"):
+                text = text[:-1]
+        first, separator, line_end = self._prefix(name)
+        self._queue.append((first + text.replace("\n", separator) + line_end).encode("utf-8", errors))
+        if self._loop is not None and not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def _prefix(self, name: str) -> tuple[str, str, str]:
+        """(first line's prefix, line end + prefix as the separator, line end); one clock read."""
+        now = int(self._clock())
+        cached = self._stamps.get(name)
+        if cached is not None and cached[0] == now:
+            return cached[1], cached[2], cached[3]
+        stamp = time.strftime("%H:%M:%S", time.localtime(now))
+        prefix = f"{stamp} {name.ljust(self._width)} | "
+        if self._color:
+            # Color the prefix only; reset before the child's text and at the end of the
+            # line so neither our color nor an unterminated one of the child's bleeds.
+            first, line_end = f"\x1b[{self._style(name)}m{prefix}{RESET}", f"{RESET}\n"
+        else:
+            first, line_end = prefix, "\n"
+        self._stamps[name] = (now, first, line_end + first, line_end)
+        return first, line_end + first, line_end
+
+    def _style(self, name: str) -> str:
+        """The SGR code for `name`: one per process type, first seen first."""
+        if name == SYSTEM:
+            return SYSTEM_STYLE
+        kind = process_type(name)
+        style = self._styles.get(kind)
+        if style is None:
+            style = self._styles[kind] = PALETTE[len(self._styles) % len(PALETTE)]
+        return style
+
+    def _write_all(self, data: bytes) -> None:
+        """Loop on partial writes; wait on EAGAIN rather than drop; stop for good on EPIPE."""
+        view = memoryview(data)
+        while view:
+            try:
+                written = self._write(self._fd, view)
+            except BlockingIOError:
+                self._wait_writable()
+                continue
+            except OSError:
+                # EPIPE (reader gone), EIO (terminal gone), ENOSPC: the output is lost
+                # either way; stop writing and let the supervisor decide via `broken`.
+                self._broken = True
+                self._queue.clear()
+                self._tails.clear()
+                return
+            view = view[written:]
+
+    def _wait_writable(self) -> None:
+        """A non-blocking fd that is full: block until it drains (backpressure, as a blocking fd)."""
+        # select(2), not epoll/kqueue: it works on every kind of fd, ttys on macOS included.
+        with selectors.SelectSelector() as selector:
+            selector.register(self._fd, selectors.EVENT_WRITE)
+            selector.select()
