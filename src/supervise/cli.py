@@ -53,6 +53,10 @@ Names = Annotated[
     list[str] | None,
     typer.Argument(metavar="[NAME]...", help="Processes or groups (default: every autostart process)."),
 ]
+Targets = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="NAME...", help="Instances (web.1), processes (web) or groups."),
+]
 
 
 def _common(
@@ -168,6 +172,46 @@ def init(
     from supervise.config.edit import run_init
 
     return run_init(_common(procfile, root), force=force)
+
+
+@app.command()
+def status(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[NAME]...", help="Only these instances, processes or groups."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, for scripts.")] = False,
+    procfile: Procfile = None,
+    root: Root = None,
+) -> int:
+    """Show the instances of the supervise up running for this project."""
+    from supervise.runtime.control import run_status
+
+    return run_status(_common(procfile, root), as_json, names or [])
+
+
+@app.command()
+def restart(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
+    """Restart instances of the running supervise up (resets their backoff)."""
+    from supervise.runtime.control import run_action
+
+    return run_action(_common(procfile, root), "restart", names or [])
+
+
+@app.command()
+def stop(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
+    """Stop instances of the running supervise up; they stay stopped until started."""
+    from supervise.runtime.control import run_action
+
+    return run_action(_common(procfile, root), "stop", names or [])
+
+
+@app.command()
+def start(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
+    """Start stopped instances of the running supervise up."""
+    from supervise.runtime.control import run_action
+
+    return run_action(_common(procfile, root), "start", names or [])
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -4,7 +4,9 @@
     ├── ConfigError           a file and a line, or a file and a TOML key path
     ├── UsageError            a bad option value, name or formation
     ├── OutputExistsError     refusing to overwrite a file without --force
-    └── NotRunningError       exit 1: no `up` serves this project
+    ├── NotRunningError       exit 1: no `up` serves this project
+    ├── AlreadyRunningError   another `up` already serves this project
+    └── ControlError          the running `up` refused a request or did not answer
 
 The CLI prints ``str(error)`` and exits with ``error.exit_code``; tracebacks
 are for bugs only.
@@ -57,3 +59,22 @@ class NotRunningError(SuperviseError):
     """No `supervise up` is running for this project."""
 
     exit_code = 1
+
+
+class AlreadyRunningError(SuperviseError):
+    """A second `supervise up` for a project whose `up` is still alive."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        who = f"pid {pid}" if pid else "pid unknown"
+        super().__init__(
+            f"another supervise up ({who}) is running for this project; stop it or use supervise status"
+        )
+
+
+class ControlError(SuperviseError):
+    """The running `up` answered a control request with an error, or not at all."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)

@@ -1,0 +1,376 @@
+"""The control socket: `up` serves it, `status` / `restart` / `stop` / `start` ask it.
+
+One unix socket per project root, in a private (0700) folder under
+$XDG_RUNTIME_DIR or the temp dir, named by a hash of the root so the path
+fits AF_UNIX however deep the project is. The protocol is one JSON line each
+way, versioned (`"v": 1`):
+
+    {"v": 1, "op": "status", "names": []}          -> {"v": 1, "ok": true, "instances": [...]}
+    {"v": 1, "op": "restart", "names": ["web"]}    -> {"v": 1, "ok": true, "instances": [...]}
+    {"v": 1, "op": "hello"}                        -> {"v": 1, "ok": true, "pid": 123, "root": "/p"}
+    anything refused                               -> {"v": 1, "ok": false, "error": "...", "exit": 2}
+
+Who owns the socket is decided by an flock on `<hash>.lock` next to it,
+which the kernel drops when `up` dies however it dies: a second `up` that
+cannot take the lock is refused (the lock file names the holder's pid), and
+one that can take it knows any socket left there is stale and replaces it,
+without waiting on anything. The server runs in `up`'s event loop; the
+client is a plain blocking socket with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import socket
+import stat
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from supervise.errors import (
+    AlreadyRunningError,
+    ControlError,
+    NotRunningError,
+    SuperviseError,
+    UsageError,
+)
+from supervise.options import CommonOptions, project_root
+
+PROTOCOL = 1
+ACTIONS = ("restart", "stop", "start")
+SOCKET_PATH_MAX = 103
+"""Longest AF_UNIX path in bytes: macOS's sun_path holds 104 with the NUL, Linux's 108."""
+REQUEST_TIMEOUT = 10.0
+"""How long the server waits for a connected client's request line."""
+STATUS_TIMEOUT = 10.0
+ACTION_TIMEOUT = 60.0
+"""Client wait for restart/stop/start, on top of the slowest stop_timeout + startsecs."""
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """One instance as `supervise status` shows it."""
+
+    name: str
+    process: str
+    state: str
+    """supervisord's state names: STOPPED STARTING RUNNING BACKOFF STOPPING EXITED FATAL."""
+    pid: int | None
+    uptime: float | None
+    """Seconds since the current process started; None when not running."""
+    restarts: int
+    port: int | None
+    ready: bool | None
+    """None when the instance has no readiness probe."""
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> InstanceStatus:
+        """Read one entry of a status answer; unknown keys (a newer `up`) are ignored."""
+        values: dict[str, Any] = {field.name: item.get(field.name) for field in dataclasses.fields(cls)}
+        return cls(**values)
+
+
+class ControlTarget(Protocol):
+    """What the server drives: the supervisor of a running `up`."""
+
+    def statuses(self) -> list[InstanceStatus]: ...
+
+    def resolve(self, names: Sequence[str]) -> list[str]:
+        """Instance names for instance, process and group names; UsageError for an unknown one."""
+        ...
+
+    async def restart(self, instances: Sequence[str]) -> None: ...
+
+    async def stop(self, instances: Sequence[str]) -> None: ...
+
+    async def start(self, instances: Sequence[str]) -> None: ...
+
+
+def socket_path(root: Path, environ: Mapping[str, str]) -> Path:
+    """The control socket of the project at `root`; refuses a folder owned by someone else."""
+    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:16]
+    for directory in _socket_dirs(environ):
+        path = directory / f"{digest}.sock"
+        if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
+            _check_private(directory)
+            return path
+    raise AssertionError("unreachable: the /tmp fallback is always short enough")
+
+
+def _socket_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """Candidate folders, best first; /tmp last because its path is always short."""
+    uid = os.getuid()
+    candidates = []
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime) and os.path.isdir(runtime) and os.access(runtime, os.W_OK | os.X_OK):
+        candidates.append(Path(runtime) / "supervise")
+    temp = environ.get("TMPDIR", "")
+    if os.path.isabs(temp) and os.path.isdir(temp):
+        candidates.append(Path(temp) / f"supervise-{uid}")
+    candidates.append(Path("/tmp") / f"supervise-{uid}")
+    return candidates
+
+
+def _check_private(directory: Path) -> None:
+    """A socket folder that exists must be a real folder of ours, or anyone could answer."""
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        raise UsageError(
+            f"{directory}: not a folder; remove it so supervise can keep its control socket there"
+        )
+    if info.st_uid != os.getuid():
+        raise UsageError(
+            f"{directory}: owned by another user (uid {info.st_uid}); refusing to use it for the "
+            "control socket; remove it or set XDG_RUNTIME_DIR"
+        )
+
+
+class ControlServer:
+    """Serves the control socket of one `up`, in the running event loop."""
+
+    def __init__(
+        self, root: Path, target: ControlTarget, *, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.root = root
+        self.target = target
+        self.path = socket_path(root, os.environ if environ is None else environ)
+        self._lock_fd: int | None = None
+        self._inode: int | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Take the project's lock, replace a stale socket, and bind ours (0600)."""
+        directory = self.path.parent
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _check_private(directory)
+            os.chmod(directory, 0o700)
+            self._lock_fd = _take_lock(self.path.with_suffix(".lock"))
+        except OSError as error:
+            raise UsageError(f"{directory}: cannot create the control socket: {error.strerror}") from None
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            # We hold the lock, so whoever bound a socket here is gone: it is stale.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            sock.bind(os.fsencode(self.path))
+            os.chmod(self.path, 0o600)
+            self._inode = os.stat(self.path).st_ino
+            self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+        except BaseException as error:
+            sock.close()
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            if isinstance(error, OSError):
+                raise UsageError(f"{self.path}: cannot create the control socket: {error.strerror}") from None
+            raise
+
+    async def close(self) -> None:
+        """Stop serving, unlink the socket if it is still ours, and free the lock.
+
+        Requests still in progress are cancelled: `up` is shutting down anyway.
+        """
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._clients):
+                task.cancel()
+            await asyncio.gather(*self._clients, return_exceptions=True)
+            await self._server.wait_closed()
+            self._server = None
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self._inode:
+                os.unlink(self.path)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._clients.add(task)
+        try:
+            try:
+                line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
+            except ValueError:  # longer than the stream limit
+                answer = _error("bad request: line too long", 2)
+            else:
+                if not line.strip():
+                    return
+                answer = await self.answer(line)
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        except (OSError, asyncio.TimeoutError):
+            pass  # the client went away or never asked; an action it started still completes
+        finally:
+            self._clients.discard(task)
+            writer.close()
+
+    async def answer(self, line: bytes) -> dict[str, Any]:
+        """The response to one request line."""
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return _error("bad request: not JSON", 2)
+        if not isinstance(request, dict):
+            return _error("bad request: expected a JSON object", 2)
+        version = request.get("v")
+        if version != PROTOCOL:
+            return _error(
+                f"this supervise up speaks control protocol v{PROTOCOL}, the request used v{version}; "
+                "run the same supervise version for up and for its clients",
+                2,
+            )
+        op = request.get("op")
+        names = request.get("names", [])
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            return _error("bad request: names must be a list of strings", 2)
+        try:
+            return await self._dispatch(op, names)
+        except SuperviseError as error:
+            return _error(str(error), error.exit_code)
+        except Exception as error:  # a bug in up: tell the client, keep serving
+            traceback.print_exc(file=sys.stderr)
+            return _error(f"supervise up failed to {op}: {error!r}", 1)
+
+    async def _dispatch(self, op: object, names: list[str]) -> dict[str, Any]:
+        if op == "hello":
+            return _ok(pid=os.getpid(), root=str(self.root))
+        if op == "status":
+            return _ok(instances=self._statuses(self.target.resolve(names) if names else None))
+        if op in ACTIONS:
+            if not names:
+                return _error(f"{op}: name at least one instance (web.1), process (web) or group", 2)
+            instances = self.target.resolve(names)
+            action = {"restart": self.target.restart, "stop": self.target.stop, "start": self.target.start}
+            await action[str(op)](instances)
+            return _ok(instances=self._statuses(instances))
+        return _error(f"bad request: unknown op {op!r}", 2)
+
+    def _statuses(self, instances: Sequence[str] | None) -> list[dict[str, Any]]:
+        wanted = None if instances is None else set(instances)
+        return [
+            dataclasses.asdict(status)
+            for status in self.target.statuses()
+            if wanted is None or status.name in wanted
+        ]
+
+
+def _take_lock(path: Path) -> int:
+    """Hold `path` locked for the life of this process and write our pid into it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children (PEP 446)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).strip()
+        os.close(fd)
+        raise AlreadyRunningError(int(holder) if holder.isdigit() else None) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _ok(**fields: Any) -> dict[str, Any]:
+    return {"v": PROTOCOL, "ok": True, **fields}
+
+
+def _error(message: str, exit_code: int) -> dict[str, Any]:
+    return {"v": PROTOCOL, "ok": False, "error": message, "exit": exit_code}
+
+
+def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Mapping[str, str]) -> Any:
+    """Send one request to the `up` of `root` and return its answer; errors become SuperviseErrors."""
+    path = socket_path(root, environ)
+    data = json.dumps({"v": PROTOCOL, **message}).encode() + b"\n"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(os.fsencode(path))
+            except (FileNotFoundError, ConnectionRefusedError):
+                raise NotRunningError(f"no supervise up is running for {root}") from None
+            sock.sendall(data)
+            reply = _read_line(sock)
+    except TimeoutError:
+        raise ControlError(
+            f"the supervise up for {root} did not answer within {timeout:g} s (is it suspended?)"
+        ) from None
+    except OSError as error:
+        raise ControlError(f"cannot talk to the supervise up for {root}: {error.strerror or error}") from None
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        raise ControlError(f"the supervise up for {root} closed the connection without an answer") from None
+    if not isinstance(answer, dict) or answer.get("v") != PROTOCOL:
+        version = answer.get("v") if isinstance(answer, dict) else None
+        raise ControlError(
+            f"the supervise up for {root} speaks control protocol v{version}, this supervise v{PROTOCOL}; "
+            "run the same supervise version for up and for its clients",
+            2,
+        )
+    if not answer.get("ok"):
+        raise ControlError(str(answer.get("error")), int(answer.get("exit", 1)))
+    return answer
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    chunks = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if b"\n" in chunk:
+            break
+    return b"".join(chunks)
+
+
+def run_status(options: CommonOptions, as_json: bool, names: Sequence[str] = ()) -> int:
+    """`supervise status [NAME...] [--json]`: the running instances as a table or a JSON list."""
+    from supervise.runtime.status_table import render_status_table
+
+    root = project_root(options)
+    answer = request(root, {"op": "status", "names": list(names)}, STATUS_TIMEOUT, os.environ)
+    statuses = [InstanceStatus.from_json(item) for item in answer.get("instances", [])]
+    if as_json:
+        print(json.dumps([dataclasses.asdict(status) for status in statuses], indent=2))
+    else:
+        sys.stdout.write(render_status_table(statuses))
+    return 0
+
+
+def run_action(options: CommonOptions, action: str, names: Sequence[str]) -> int:
+    """`supervise restart|stop|start NAME...`: one line per instance; exit 1 if one did not make it."""
+    from supervise.runtime.status_table import render_action
+
+    if not names:
+        raise UsageError(f"{action}: name at least one instance (web.1), process (web) or group")
+    root = project_root(options)
+    message = {"op": action, "names": list(names)}
+    answer = request(root, message, _action_timeout(options), os.environ)
+    lines, code = render_action(action, [InstanceStatus.from_json(i) for i in answer.get("instances", [])])
+    for line in lines:
+        print(line)
+    return code
+
+
+def _action_timeout(options: CommonOptions) -> float:
+    """Long enough for the slowest stop and start the configuration allows."""
+    try:
+        project = options.load_project()
+    except SuperviseError:
+        return ACTION_TIMEOUT
+    slowest = max((spec.stop_timeout + spec.restart.startsecs for spec in project.processes), default=0.0)
+    return ACTION_TIMEOUT + slowest

@@ -1,0 +1,75 @@
+"""What `supervise status` and `restart|stop|start` print: pure text from instance statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from supervise.runtime.control import InstanceStatus
+
+COLUMNS = ("INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "PORT", "READY")
+
+SUCCESS_STATES = {
+    "start": frozenset({"STARTING", "RUNNING"}),
+    "restart": frozenset({"STARTING", "RUNNING"}),
+    "stop": frozenset({"STOPPED", "EXITED", "FATAL"}),
+}
+"""States an instance may be in once an action on it has succeeded."""
+
+PAST_TENSE = {"start": "started", "restart": "restarted", "stop": "stopped"}
+
+
+def format_uptime(seconds: float | None) -> str:
+    """`0:01:23`, as supervisorctl shows it; hours keep counting past a day (`49:00:01`)."""
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(int(max(seconds, 0)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def format_ready(ready: bool | None) -> str:
+    """`yes`, `no`, or `-` for an instance without a readiness probe."""
+    return "-" if ready is None else ("yes" if ready else "no")
+
+
+def status_row(status: InstanceStatus) -> tuple[str, ...]:
+    """One instance as table cells, in COLUMNS order."""
+    return (
+        status.name,
+        status.state,
+        "-" if status.pid is None else str(status.pid),
+        format_uptime(status.uptime),
+        str(status.restarts),
+        "-" if status.port is None else str(status.port),
+        format_ready(status.ready),
+    )
+
+
+def render_status_table(statuses: Sequence[InstanceStatus]) -> str:
+    """Aligned columns under a header, one instance per line (no spaces inside a cell)."""
+    if not statuses:
+        return "no instances\n"
+    rows = [COLUMNS, *(status_row(status) for status in statuses)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
+    lines = (
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+    return "".join(f"{line}\n" for line in lines)
+
+
+def render_action(action: str, statuses: Sequence[InstanceStatus]) -> tuple[list[str], int]:
+    """One line per instance acted on (`web.1: restarted (RUNNING, pid 4242)`) and the exit code.
+
+    An instance that did not end up where the action should have put it (a
+    start that went to BACKOFF or FATAL) is reported as failed, and exit is 1.
+    """
+    lines = []
+    code = 0
+    for status in statuses:
+        detail = status.state if status.pid is None else f"{status.state}, pid {status.pid}"
+        if status.state in SUCCESS_STATES[action]:
+            lines.append(f"{status.name}: {PAST_TENSE[action]} ({detail})")
+        else:
+            lines.append(f"{status.name}: {action} failed ({detail})")
+            code = 1
+    return lines, code
