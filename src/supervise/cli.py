@@ -87,6 +87,30 @@ def _main(
 
 
 @app.command()
+def up(
+    names: Names = None,
+    abort_on_exit: Annotated[
+        bool, typer.Option("--abort-on-exit", help="Stop everything when any instance exits (foreman's way).")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", metavar="S", help="Stop everything after S seconds; exit 124."),
+    ] = None,
+    procfile: Procfile = None,
+    root: Root = None,
+    env_file: EnvFile = None,
+    formation: Formation = None,
+    port: Port = None,
+    no_color: NoColor = False,
+) -> int:
+    """Run processes in the foreground with restarts; Ctrl-C stops them all."""
+    from supervise.runtime.supervisor import UpOptions, run_up
+
+    common = _common(procfile, root, env_file, formation, port, no_color)
+    return run_up(common, names or [], UpOptions(abort_on_exit=abort_on_exit, timeout=timeout))
+
+
+@app.command()
 def check(
     names: Names = None,
     procfile: Procfile = None,

@@ -1,0 +1,240 @@
+"""One running instance: spawn it in its own session, feed its lifecycle, stop it.
+
+This is where lifecycle actions become system calls. Each spawn gets a new
+session (so its process group is ours to signal and the terminal's Ctrl-C
+does not reach it), stdin from /dev/null, and one pipe for stdout and stderr
+that goes straight to the Printer, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+
+from supervise.plan import Instance
+from supervise.runtime import proctree
+from supervise.runtime.lifecycle import (
+    Action,
+    CancelTimer,
+    Event,
+    Exited,
+    Lifecycle,
+    Log,
+    SetTimer,
+    Signal,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    State,
+    TimerFired,
+)
+from supervise.runtime.output import Printer
+
+# After the leader exits, how long to wait for its pipe to reach EOF so its
+# last lines print before the "exited" line (a grandchild may hold the pipe).
+PIPE_GRACE = 0.05
+
+
+class RunningInstance:
+    """An Instance under supervision; `handle` is the only way its state changes."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        env: Mapping[str, str],
+        printer: Printer,
+        *,
+        clock: Callable[[], float],
+        on_change: Callable[[RunningInstance], None],
+    ) -> None:
+        self.instance = instance
+        self.name = instance.name
+        self.env = dict(env)
+        self.lifecycle = Lifecycle(instance.name, instance.spec)
+        self.printer = printer
+        self.clock = clock
+        self.on_change = on_change
+        self.pid: int | None = None
+        self.pgid: int | None = None
+        """Group of the latest spawn; kept after exit to sweep what it left behind."""
+        self.ready = asyncio.Event()
+        self.was_ready = False
+        """Ready at least once: enough for dependents that wait on it (a one-shot task counts)."""
+        self.process_table: proctree.ProcessTable | None = None
+        """A table read once for many stops at shutdown; None: read one when needed."""
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._pending_signal: int | None = None
+        self._escapees: set[int] = set()
+        self._spawn_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        state = self.lifecycle.state.value
+        pid = f" pid {self.pid}" if self.pid else ""
+        return f"<RunningInstance {self.name} {state}{pid}>"
+
+    @property
+    def state(self) -> State:
+        return self.lifecycle.state
+
+    def handle(self, event: Event) -> None:
+        """Feed one event to the lifecycle and carry out its actions."""
+        for action in self.lifecycle.handle(event, self.clock()):
+            self._do(action)
+        if self.lifecycle.state is State.RUNNING and not self.ready.is_set():
+            self.ready.set()
+            self.was_ready = True
+        self.on_change(self)
+
+    def _do(self, action: Action) -> None:
+        if isinstance(action, Spawn):
+            self._spawn_task = self._loop.create_task(self._spawn())
+        elif isinstance(action, Signal):
+            self._signal(action.signum)
+        elif isinstance(action, SetTimer):
+            self._cancel_timer()
+            self._timer = self._loop.call_later(action.delay, self._timer_fired)
+        elif isinstance(action, CancelTimer):
+            self._cancel_timer()
+        elif isinstance(action, Log):
+            self.printer.system(action.message)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self.handle(TimerFired())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def _spawn(self) -> None:
+        spec = self.instance.spec
+        try:
+            transport, _protocol = await self._loop.subprocess_exec(
+                lambda: _PipeProtocol(self),
+                "/bin/sh",
+                "-c",
+                spec.command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=self.instance.cwd,
+                env=self.env,
+                start_new_session=True,
+            )
+        except OSError as error:
+            self.handle(SpawnFailed(f"{error.strerror or error} ({self.instance.cwd})"))
+            return
+        self._transport = transport
+        self.pid = self.pgid = transport.get_pid()
+        self._escapees = set()
+        self.handle(Spawned(self.pid))
+        if self._pending_signal is not None:
+            signum, self._pending_signal = self._pending_signal, None
+            self._signal(signum)
+        protocol = transport.get_protocol()
+        assert isinstance(protocol, _PipeProtocol)
+        protocol.spawned = True
+        if protocol.exit_pending:
+            protocol.finish_exit()
+
+    def _signal(self, signum: int) -> None:
+        """Signal the whole group, and descendants that left it (setsid)."""
+        if self.pid is None:
+            if self.state is State.STOPPING and self._spawn_task is not None:
+                self._pending_signal = signum  # still spawning: deliver once it exists
+            return
+        pgid = self.pid
+        table = self.process_table or proctree.process_table()
+        self.process_table = None
+        self._escapees |= {pid for pid in proctree.descendants(table, self.pid) if table[pid][1] != pgid}
+        proctree.killpg_quietly(pgid, signum)
+        for pid in self._escapees:
+            proctree.kill_quietly(pid, signum)
+
+    def _exited(self, returncode: int) -> None:
+        """The leader is gone: report it, and make sure its group follows."""
+        self.pid = None
+        self.ready.clear()
+        stopping = self.state is State.STOPPING
+        self.handle(Exited(returncode))
+        if stopping:
+            self._sweep_later()
+
+    def _sweep_later(self) -> None:
+        """SIGKILL what the stopped group left, once its stop_timeout has passed."""
+        pgid, escapees = self.pgid, set(self._escapees)
+        if pgid is None or not (proctree.group_alive(pgid) or escapees):
+            return
+
+        def sweep() -> None:
+            if proctree.killpg_quietly(pgid, signal.SIGKILL):
+                self.printer.system(f"{self.name}: killed what was left of its process group")
+            for pid in escapees:
+                proctree.kill_quietly(pid, signal.SIGKILL)
+
+        self._loop.call_later(self.instance.spec.stop_timeout, sweep)
+
+    def kill_leftovers(self, signum: int) -> None:
+        """Signal the group of an instance that already ended (its background children)."""
+        if self.pid is None and self.pgid is not None:
+            proctree.killpg_quietly(self.pgid, signum)
+            for pid in self._escapees:
+                proctree.kill_quietly(pid, signum)
+
+    def close(self) -> None:
+        self._cancel_timer()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+class _PipeProtocol(asyncio.SubprocessProtocol):
+    """Pipe bytes straight to the Printer; report the exit once output has drained."""
+
+    def __init__(self, owner: RunningInstance) -> None:
+        self.owner = owner
+        self.spawned = False
+        self.exit_pending = False
+        self.pipe_open = True
+        self._grace: asyncio.TimerHandle | None = None
+        self._reported = False
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.owner.printer.feed(self.owner.name, data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self.owner.printer.end(self.owner.name)
+        self.pipe_open = False
+        if self.exit_pending and self.spawned:
+            self.finish_exit()
+
+    def process_exited(self) -> None:
+        self.exit_pending = True
+        if not self.spawned:
+            return  # `_spawn` has not seen the pid yet; it calls finish_exit
+        if self.pipe_open:
+            loop = asyncio.get_running_loop()
+            self._grace = loop.call_later(PIPE_GRACE, self.finish_exit)
+        else:
+            self.finish_exit()
+
+    def finish_exit(self) -> None:
+        if self._reported:
+            return
+        if self._grace is not None:
+            self._grace.cancel()
+        self._reported = True
+        transport = self.owner._transport
+        code = transport.get_returncode() if transport is not None else None
+        if self.pipe_open is False and transport is not None:
+            transport.close()
+            self.owner._transport = None
+        self.owner._exited(code if code is not None else -signal.SIGKILL)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass

@@ -1,0 +1,294 @@
+"""The event loop's owner for `supervise up`: start, watch over, and stop everything.
+
+Signal handlers only record (`loop.add_signal_handler` defers them into the
+loop) and dispatch to one method per signal. Shutdown stops dependents before
+their dependencies, waits for each wave, and ends with a sweep of every
+descendant still alive: nothing we started outlives us.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from supervise.errors import UsageError
+from supervise.options import CommonOptions
+from supervise.plan import Plan, dependency_order
+from supervise.runtime import proctree
+from supervise.runtime.instance import RunningInstance
+from supervise.runtime.lifecycle import Kill, Start, State, Stop
+from supervise.runtime.output import Printer, use_color
+
+EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+LEFTOVER_GRACE = 1.0
+"""Seconds left to processes still alive after their instance stopped, before SIGKILL."""
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """`up`'s own options, besides the common ones."""
+
+    abort_on_exit: bool = False
+    timeout: float | None = None
+
+
+def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
+    """`supervise up`: run the plan in the foreground; the process's exit code."""
+    plan = options.load_plan(names)
+    if not plan.instances:
+        raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
+    color = use_color(isatty=os.isatty(1), environ=os.environ, no_color_flag=options.no_color)
+    return asyncio.run(Supervisor(plan, up, color=color).run())
+
+
+class Supervisor:
+    """Runs a Plan until everything has ended or a signal stops it."""
+
+    def __init__(
+        self, plan: Plan, options: UpOptions, *, color: bool, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.plan = plan
+        self.options = options
+        self.color = color
+        self.clock = clock
+        self.instances: dict[str, RunningInstance] = {}
+        self._waiting: set[str] = set()
+        """Instances whose start waits for their dependencies."""
+        self._stopping = False
+        self._forced = False
+        self._exit_code: int | None = None
+        self._changed: asyncio.Event | None = None
+        self._finished: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._crash: BaseException | None = None
+        self._child_exited: asyncio.Event | None = None
+
+    # -- running ------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._finished = asyncio.Event()
+        names = [i.name for i in self.plan.instances]
+        self.printer = Printer(sys.stdout.fileno(), names, color=self.color, loop=loop)
+        self.subreaper = proctree.become_subreaper()
+        for instance in self.plan.instances:
+            self.instances[instance.name] = RunningInstance(
+                instance,
+                self.plan.environment(instance),
+                self.printer,
+                clock=self.clock,
+                on_change=self._on_change,
+            )
+        handlers = {
+            signal.SIGINT: self.handle_int,
+            signal.SIGTERM: self.handle_term,
+            signal.SIGHUP: self.handle_hup,
+        }
+        self._child_exited = asyncio.Event()
+        handlers[signal.SIGCHLD] = self._child_exited.set
+        for signum, handler in handlers.items():
+            loop.add_signal_handler(signum, handler)
+        if self.options.timeout is not None:
+            loop.call_later(self.options.timeout, self.handle_timeout)
+        self._waiting = set(self.instances)
+        try:
+            self._spawn_task(self._start_all())
+            await self._finished.wait()
+        finally:
+            for signum in handlers:
+                loop.remove_signal_handler(signum)
+            await self._cleanup()
+        if self._crash is not None:
+            raise self._crash
+        assert self._exit_code is not None
+        return self._exit_code
+
+    async def _start_all(self) -> None:
+        """Start each process type once every instance it depends on is ready."""
+        for process in dependency_order(self.plan.specs):
+            self._spawn_task(self._start_type(process))
+
+    def _dependencies(self, running: RunningInstance) -> list[RunningInstance]:
+        deps = running.instance.spec.depends_on
+        return [r for r in self.instances.values() if r.instance.process in deps]
+
+    async def _start_type(self, process: str) -> None:
+        instances = [r for r in self.instances.values() if r.instance.process == process]
+        for dependency in self._dependencies(instances[0]):
+            await dependency.ready.wait()
+        if self._stopping:
+            return
+        for running in instances:
+            self._waiting.discard(running.name)
+            running.handle(Start())
+
+    def _on_change(self, running: RunningInstance) -> None:
+        assert self._changed is not None
+        self._changed.set()
+        code = running.lifecycle.returncode
+        ended = running.state in (State.EXITED, State.BACKOFF, State.FATAL)
+        if self.options.abort_on_exit and not self._stopping and code is not None and ended:
+            self.printer.system(f"{running.name} ended; stopping everything (--abort-on-exit)")
+            self._begin_shutdown(code if code >= 0 else 128 - code)
+            return
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self._stopping:
+            return
+        started = [r for name, r in self.instances.items() if name not in self._waiting]
+        if not all(r.lifecycle.done for r in started):
+            return
+        # Whatever still waits can only start once a dependency is ready; if a
+        # dependency has ended without ever being ready, it never will.
+        for name in sorted(self._waiting):
+            running = self.instances[name]
+            blocked = [d.name for d in self._dependencies(running) if d.lifecycle.done and not d.was_ready]
+            if not blocked:
+                return
+            self.printer.system(f"{name} was not started: {', '.join(blocked)} ended without being ready")
+        ok = not self._waiting and all(r.lifecycle.expected for r in self.instances.values())
+        self._begin_shutdown(0 if ok else 1, quiet=True)
+
+    # -- signals ------------------------------------------------------------------
+
+    def handle_int(self) -> None:
+        if self._stopping:
+            self._force("second Ctrl-C")
+        else:
+            self._begin_shutdown(EXIT_BY_SIGNAL[signal.SIGINT], reason="SIGINT")
+
+    def handle_term(self) -> None:
+        if self._stopping:
+            self._force("second SIGTERM")
+        else:
+            self._begin_shutdown(EXIT_BY_SIGNAL[signal.SIGTERM], reason="SIGTERM")
+
+    def handle_hup(self) -> None:
+        if not self._stopping:
+            self._begin_shutdown(EXIT_BY_SIGNAL[signal.SIGHUP], reason="SIGHUP")
+
+    def handle_timeout(self) -> None:
+        if self._stopping:
+            return
+        alive = [r.name for r in self.instances.values() if not r.lifecycle.done]
+        self.printer.system(
+            f"--timeout {self.options.timeout:g} s reached; still running: {', '.join(alive) or 'none'}"
+        )
+        self._begin_shutdown(124)
+
+    # -- stopping -----------------------------------------------------------------
+
+    def _begin_shutdown(self, code: int, reason: str = "", quiet: bool = False) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._exit_code = code
+        if reason:
+            self.printer.system(f"{reason} received, stopping")
+        elif not quiet:
+            self.printer.system("stopping")
+        self._spawn_task(self._stop_all())
+
+    async def _stop_all(self) -> None:
+        """Stop in waves, dependents first, then sweep what is left; then finish."""
+        assert self._finished is not None
+        table = proctree.process_table()
+        for wave in self._stop_waves():
+            for running in wave:
+                running.process_table = table
+                running.handle(Stop())
+                running.kill_leftovers(running.instance.spec.stop_signal_number)
+            await self._wait_done(wave)
+        await self._drain_leftovers()
+        self._finished.set()
+
+    def _stop_waves(self) -> list[list[RunningInstance]]:
+        """Instances grouped by dependency depth, deepest dependents first."""
+        depth: dict[str, int] = {}
+        specs = {spec.name: spec for spec in self.plan.specs}
+        for name in dependency_order(self.plan.specs):
+            deps = [d for d in specs[name].depends_on if d in specs]
+            depth[name] = 1 + max((depth[d] for d in deps), default=-1)
+        waves: dict[int, list[RunningInstance]] = {}
+        for running in self.instances.values():
+            waves.setdefault(depth[running.instance.process], []).append(running)
+        return [waves[d] for d in sorted(waves, reverse=True)]
+
+    async def _wait_done(self, instances: list[RunningInstance]) -> None:
+        assert self._changed is not None
+        while not all(r.lifecycle.done for r in instances):
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _drain_leftovers(self) -> None:
+        """Give descendants still alive (background children, setsid escapees) a grace, then SIGKILL."""
+        leftovers = self._leftovers()
+        if not leftovers:
+            return
+        for pid in leftovers:
+            proctree.kill_quietly(pid, signal.SIGTERM)
+        assert self._child_exited is not None
+        deadline = self.clock() + min(LEFTOVER_GRACE, max(s.stop_timeout for s in self.plan.specs))
+        while leftovers and not self._forced and (remaining := deadline - self.clock()) > 0:
+            # Orphans are our children (subreaper): each death is a SIGCHLD.
+            self._child_exited.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._child_exited.wait(), remaining)
+            leftovers = self._leftovers()
+        if leftovers:
+            self.printer.system(f"killing {len(leftovers)} leftover process(es): {sorted(leftovers)}")
+            proctree.kill_all(leftovers)
+
+    def _leftovers(self) -> set[int]:
+        table = proctree.process_table()
+        mine = proctree.descendants(table, os.getpid())
+        groups = {r.pgid for r in self.instances.values() if r.pgid is not None}
+        # Without a subreaper, orphans are not below us; their group still names them.
+        mine |= {pid for pid, (_ppid, pgid, state) in table.items() if pgid in groups and state != "Z"}
+        proctree.reap_orphans(table, keep=())
+        return mine
+
+    def _force(self, reason: str) -> None:
+        if self._forced:
+            return
+        self._forced = True
+        self.printer.system(f"{reason}: killing everything now")
+        for running in self.instances.values():
+            running.handle(Kill())
+        proctree.kill_all(self._leftovers())
+
+    async def _cleanup(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for running in self.instances.values():
+            if running.pid is not None:
+                proctree.killpg_quietly(running.pid, signal.SIGKILL)
+        leftovers = self._leftovers()
+        if leftovers:
+            proctree.kill_all(leftovers)
+        for running in self.instances.values():
+            running.close()
+        self.printer.flush()
+
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """A bug in a task must not leave children behind: stop, then re-raise from run()."""
+        self._tasks.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        self._crash = task.exception()
+        assert self._finished is not None
+        self._finished.set()
