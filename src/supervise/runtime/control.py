@@ -154,15 +154,12 @@ class ControlServer:
     async def start(self) -> None:
         """Take the project's lock, replace a stale socket, and bind ours (0600)."""
         directory = self.path.parent
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             _check_private(directory)
             os.chmod(directory, 0o700)
             self._lock_fd = _take_lock(self.path.with_suffix(".lock"))
-        except OSError as error:
-            raise UsageError(f"{directory}: cannot create the control socket: {error.strerror}") from None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
             # We hold the lock, so whoever bound a socket here is gone: it is stale.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
@@ -172,8 +169,7 @@ class ControlServer:
             self._server = await asyncio.start_unix_server(self._serve, sock=sock)
         except BaseException as error:
             sock.close()
-            os.close(self._lock_fd)
-            self._lock_fd = None
+            self._unlock()
             if isinstance(error, OSError):
                 raise UsageError(f"{self.path}: cannot create the control socket: {error.strerror}") from None
             raise
@@ -193,6 +189,9 @@ class ControlServer:
         with contextlib.suppress(OSError):
             if os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -302,7 +301,7 @@ def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Map
             except (FileNotFoundError, ConnectionRefusedError):
                 raise NotRunningError(f"no supervise up is running for {root}") from None
             sock.sendall(data)
-            reply = _read_line(sock)
+            reply = sock.makefile("rb").readline()
     except TimeoutError:
         raise ControlError(
             f"the supervise up for {root} did not answer within {timeout:g} s (is it suspended?)"
@@ -323,18 +322,6 @@ def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Map
     if not answer.get("ok"):
         raise ControlError(str(answer.get("error")), int(answer.get("exit", 1)))
     return answer
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        if b"\n" in chunk:
-            break
-    return b"".join(chunks)
 
 
 def run_status(options: CommonOptions, as_json: bool, names: Sequence[str] = ()) -> int:
