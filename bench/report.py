@@ -1,0 +1,265 @@
+"""Figures -> a Markdown table with ratios, the targets of issue 9 and whether each holds.
+
+The targets live here, next to how each figure is shown, so the table and the
+goals cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from idle import Idle
+from scale import Scale
+from shutdown import Shutdown
+from startup import Startup
+from throughput import Run
+
+RUNNERS = ("direct", "honcho", "supervise")
+NA = "—"
+X = "\N{MULTIPLICATION SIGN}"  # spelled out: ruff flags the literal as ambiguous
+
+
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    figure: str
+    cells: dict[str, str]
+    ratio: str = NA  # supervise against the reference named in the text
+    target: str = NA
+    holds: bool | None = None
+
+
+@dataclass
+class Results:
+    """Everything one run measured, by runner name (a runner missing from a dict was not measured)."""
+
+    throughput: dict[str, list[Run]] = field(default_factory=dict)
+    startup: dict[str, Startup] = field(default_factory=dict)
+    idle: dict[str, Idle] = field(default_factory=dict)
+    scale: dict[str, Scale] = field(default_factory=dict)
+    shutdown: dict[str, dict[str, Shutdown]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def _num(value: float | None, digits: int = 2, unit: str = "") -> str:
+    return NA if value is None else f"{value:.{digits}f}{unit}"
+
+
+def _ratio(value: float | None, reference: float | None) -> float | None:
+    if value is None or reference is None or reference <= 0:
+        return None
+    return value / reference
+
+
+def _times(ratio: float | None, name: str) -> str:
+    return NA if ratio is None else f"{ratio:.2f}{X} {name}"
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    good = sorted(v for v in values if v is not None)
+    if not good:
+        return None
+    middle = len(good) // 2
+    return good[middle] if len(good) % 2 else (good[middle - 1] + good[middle]) / 2
+
+
+def _holds(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
+    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
+    spread = {name: _median([r.first_to_last for r in rs]) for name, rs in runs.items()}
+    direct = to_last.get("direct")
+    cells = {}
+    for name, value in to_last.items():
+        ratio = _ratio(value, direct)
+        extra = f" ({ratio:.1f}{X})" if ratio is not None and name != "direct" else ""
+        cells[name] = _num(value) + extra
+    slowdown = _ratio(to_last.get("supervise"), direct)
+    checks = {}
+    for name, rs in runs.items():
+        worst = [max(getattr(r.check, k) for r in rs) for k in ("lost", "torn", "reordered", "duplicated")]
+        checks[name] = " / ".join(str(n) for n in worst)
+    sup = runs.get("supervise", [])
+    clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
+    n = max((len(rs) for rs in runs.values()), default=0)
+    return [
+        Row(
+            "throughput",
+            f"exec → last line, s (median of ≤{n} runs)",
+            cells,
+            _times(slowdown, "direct"),
+            f"≤ 1.5{X} direct",
+            _holds(slowdown, 1.5),
+        ),
+        Row("throughput", "first → last line, s", {k: _num(v) for k, v in spread.items()}),
+        Row("throughput", "lines lost / torn / reordered / duplicated", checks, NA, "0 lost, 0 torn", clean),
+    ]
+
+
+def startup_rows(results: dict[str, Startup], repeat: int) -> list[Row]:
+    rows = []
+    for label, attr, limit, reference in (
+        (f"exec → first process line, ms (median of {repeat})", "first_line", 1.3, "`sh -c 'echo hi'`"),
+        (f"`--version`, ms (median of {repeat})", "version", 1.0, "`python -c pass`"),
+    ):
+        values = {name: getattr(s, attr) for name, s in results.items()}
+        cells = {name: _num(None if v is None else v * 1000, 0) for name, v in values.items()}
+        if "direct" in cells:
+            cells["direct"] += f" ({reference})"
+        ratio = _ratio(values.get("supervise"), values.get("honcho"))
+        rows.append(
+            Row(
+                "startup", label, cells, _times(ratio, "honcho"), f"≤ {limit}{X} honcho", _holds(ratio, limit)
+            )
+        )
+    return rows
+
+
+def idle_rows(results: dict[str, Idle]) -> list[Row]:
+    sup = results.get("supervise")
+    window = next((r.window for r in results.values() if r.cpu_seconds is not None), 10.0)
+    return [
+        Row(
+            f"idle (20 {X} sleep)",
+            f"runner CPU, % of a core over {window:.0f} s",
+            {n: _num(r.cpu_percent, 3, " %") for n, r in results.items()},
+            NA,
+            "≤ 0.1 %",
+            _holds(sup.cpu_percent, 0.1) if sup else None,
+        ),
+        Row(
+            f"idle (20 {X} sleep)",
+            "runner wakeups (context switches) per s",
+            {n: _num(r.wakeups_per_s, 2) for n, r in results.items()},
+            NA,
+            "≤ 0.2 /s",
+            _holds(sup.wakeups_per_s, 0.2) if sup else None,
+        ),
+        Row(
+            f"idle (20 {X} sleep)",
+            "runner processes / threads",
+            {n: f"{r.processes} / {r.threads}" for n, r in results.items()},
+        ),
+    ]
+
+
+def scale_rows(results: dict[str, Scale], count: int) -> list[Row]:
+    sup, hon = results.get("supervise"), results.get("honcho")
+    start_ratio = _ratio(sup.all_running if sup else None, hon.all_running if hon else None)
+    pss = {n: None if r.pss_bytes is None else r.pss_bytes / 1e6 for n, r in results.items()}
+    runners_only = {n: r for n, r in results.items() if n != "direct"}
+    return [
+        Row(
+            f"scale ({count} {X} sleep)",
+            f"exec → all {count} running, s",
+            {n: _num(r.all_running) for n, r in results.items()},
+            _times(start_ratio, "honcho"),
+            f"≤ 0.5{X} honcho",
+            _holds(start_ratio, 0.5),
+        ),
+        Row(
+            f"scale ({count} {X} sleep)",
+            "runner PSS, all its processes, MB",
+            {
+                n: _num(v, 1) + (f" ({results[n].processes} proc)" if v is not None else "")
+                for n, v in pss.items()
+            },
+            _times(_ratio(pss.get("supervise"), pss.get("honcho")), "honcho"),
+            "≤ 30 MB",
+            _holds(pss.get("supervise"), 30.0),
+        ),
+        Row(
+            f"scale ({count} {X} sleep)",
+            "SIGINT → exit, s (exit code)",
+            {n: f"{_num(r.sigint_exit)} ({_code(r.exit_code)})" for n, r in runners_only.items()},
+            NA,
+            "≤ 0.5 s",
+            _holds(sup.sigint_exit, 0.5) if sup else None,
+        ),
+        Row(
+            f"scale ({count} {X} sleep)",
+            "survivors after exit",
+            {n: _num(r.survivors, 0) if r.survivors is not None else NA for n, r in runners_only.items()},
+            NA,
+            "0",
+            None if sup is None or sup.survivors is None else sup.survivors == 0,
+        ),
+    ]
+
+
+EXPECTED_CODE = {"SIGINT": 130, "SIGTERM": 143, "Ctrl-C": 130}
+MODE_LABEL = {
+    "SIGINT": "SIGINT to the runner",
+    "SIGTERM": "SIGTERM to the runner",
+    "Ctrl-C": "Ctrl-C (SIGINT to its group)",
+}
+
+
+def _code(code: int | None) -> str:
+    if code is None:
+        return "killed after timeout"
+    if code < 0:
+        return f"died of {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
+def _stop_cell(s: Shutdown) -> str:
+    bye = ", bye" if s.bye else ", no bye"
+    orphans = NA if s.orphans is None else str(s.orphans)
+    return f"{_num(s.exit_seconds)} s, {_code(s.exit_code)}, {orphans} orphans{bye}"
+
+
+def shutdown_rows(results: dict[str, dict[str, Shutdown]]) -> list[Row]:
+    rows = []
+    for mode, label in MODE_LABEL.items():
+        cells = {n: _stop_cell(modes[mode]) for n, modes in results.items() if mode in modes}
+        sup = results.get("supervise", {}).get(mode)
+        holds = None if sup is None else sup.orphans == 0 and sup.exit_code == EXPECTED_CODE[mode]
+        target = f"exit {EXPECTED_CODE[mode]}, 0 orphans"
+        rows.append(Row("shutdown (tree + TERM trap)", label, cells, NA, target, holds))
+    return rows
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for text in f:
+                if text.startswith("model name"):
+                    return text.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def header(versions: dict[str, str], command: str) -> list[str]:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0]
+    machine = f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores"
+    tools = ", ".join(f"{name} {version}" for name, version in versions.items())
+    return [
+        f"- date: {now}; machine: {machine}; load average at start: {load:.2f}",
+        f"- Python {platform.python_version()}; {tools}",
+        f"- command: `{command}`",
+    ]
+
+
+def render(rows: list[Row], head: list[str], notes: list[str]) -> str:
+    """The Markdown: header lines, then one table; a cell of a runner that was not measured is —."""
+    out = [*head, ""]
+    out.append("| scenario | figure | direct | honcho | supervise | supervise ratio | target | holds |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        cells = [row.cells.get(name, NA) for name in RUNNERS]
+        holds = NA if row.holds is None else ("yes" if row.holds else "**no**")
+        out.append(
+            f"| {row.scenario} | {row.figure} | {' | '.join(cells)} | {row.ratio} | {row.target} | {holds} |"
+        )
+    out.extend(f"\n{note}" for note in notes)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,158 @@
+"""Benchmarks: supervise side by side with honcho (and a `direct` floor), one command, one table.
+
+    python bench/run.py                    # everything; writes bench/results/latest.md too
+    python bench/run.py --only startup,idle --repeat 3
+
+honcho is installed from PyPI into bench/.venv-honcho on first use. Every
+process the harness starts is stopped and reaped, whatever happens; leftovers
+are reported first. Speed is measured here, never asserted in a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import idle
+import procs
+import report
+import runners
+import scale
+import shutdown
+import startup
+import throughput
+
+BENCH = Path(__file__).resolve().parent
+SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python bench/run.py", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help="comma-separated scenarios (default: all)"
+    )
+    parser.add_argument("--runners", default="honcho,supervise", help="runners besides direct")
+    parser.add_argument("--lines", type=int, default=throughput.LINES, help="lines per producer")
+    parser.add_argument("--runs", type=int, default=3, help="throughput runs for direct and supervise")
+    parser.add_argument("--honcho-runs", type=int, default=1, help="throughput runs for honcho (it is slow)")
+    parser.add_argument("--repeat", type=int, default=7, help="startup runs per runner (medians)")
+    parser.add_argument("--window", type=float, default=idle.WINDOW, help="idle sampling window, s")
+    parser.add_argument("--scale", type=int, default=scale.COUNT, help="processes in the scale scenario")
+    parser.add_argument(
+        "--output", default=str(BENCH / "results" / "latest.md"), help="also write the table here"
+    )
+    parser.add_argument("--no-output", action="store_true", help="print the table only")
+    return parser.parse_args(argv)
+
+
+def pick_runners(names: list[str]) -> list[runners.Runner]:
+    picked = []
+    for name in names:
+        runner = (
+            runners.honcho() if name == "honcho" else runners.supervise() if name == "supervise" else None
+        )
+        if runner is None:
+            raise SystemExit(f"unknown runner {name!r} (honcho, supervise)")
+        if not runner.available:
+            log(f"{name} left out: {runner.why_not}")
+        picked.append(runner)
+    return picked
+
+
+def run_throughput(results: report.Results, active: list[runners.Runner], args: argparse.Namespace) -> None:
+    results.throughput["direct"] = []
+    for runner in active:
+        results.throughput[runner.name] = []
+    turns = max(args.runs, args.honcho_runs)
+    for turn in range(turns):  # runners take turns, so that noise hits all alike
+        if turn < args.runs:
+            log(f"throughput: direct, run {turn + 1}")
+            results.throughput["direct"].append(throughput.run_direct(args.lines))
+        for runner in active:
+            if turn < (args.honcho_runs if runner.name == "honcho" else args.runs):
+                log(f"throughput: {runner.name}, run {turn + 1}")
+                run = throughput.run_runner(runner, args.lines)
+                log(f"  {run.to_last} s to the last line, {run.check}")
+                results.throughput[runner.name].append(run)
+
+
+def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Results:
+    results = report.Results()
+    only = set(args.only.split(","))
+    if "throughput" in only:
+        run_throughput(results, active, args)
+    if "startup" in only:
+        log(f"startup: {args.repeat} runs each")
+        results.startup = startup.measure(active, args.repeat)
+    if "idle" in only:
+        for runner in active:
+            log(f"idle: {runner.name}, {args.window:.0f} s window")
+            results.idle[runner.name] = idle.measure_runner(runner, args.window)
+    if "scale" in only:
+        log(f"scale: direct, {args.scale} processes")
+        results.scale["direct"] = scale.measure_direct(args.scale)
+        for runner in active:
+            log(f"scale: {runner.name}, {args.scale} processes")
+            results.scale[runner.name] = scale.measure_runner(runner, args.scale)
+    if "shutdown" in only:
+        for runner in active:
+            results.shutdown[runner.name] = {}
+            for mode in shutdown.MODES:
+                log(f"shutdown: {runner.name}, {mode}")
+                results.shutdown[runner.name][mode] = shutdown.measure_runner(runner, mode)
+    return results
+
+
+def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
+    out: list[report.Row] = []
+    if results.throughput:
+        out += report.throughput_rows(results.throughput)
+    if results.startup:
+        out += report.startup_rows(results.startup, args.repeat)
+    if results.idle:
+        out += report.idle_rows(results.idle)
+    if results.scale:
+        out += report.scale_rows(results.scale, args.scale)
+    if results.shutdown:
+        out += report.shutdown_rows(results.shutdown)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    unknown = set(args.only.split(",")) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {', '.join(sorted(unknown))} ({', '.join(SCENARIOS)})")
+    if not procs.become_subreaper():
+        log("not a subreaper (not Linux?): orphans of a runner may escape the clean-up")
+    picked = pick_runners(args.runners.split(","))
+    active = [r for r in picked if r.available]
+    command = shlex.join(["python", "bench/run.py", *argv])
+    results = report.Results()
+    try:
+        results = run_all(args, active)
+    finally:
+        left = procs.reap_orphans()
+        if left:
+            log(f"killed {len(left)} leftover processes: {[p.comm for p in left]}")
+    notes = [f"{r.name}: not measured ({r.why_not})." for r in picked if not r.available]
+    head = report.header({r.name: r.version.removeprefix(f"{r.name} ") for r in picked}, command)
+    table = report.render(rows(results, args), head, notes)
+    print(table)
+    if not args.no_output:
+        path = Path(args.output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(table)
+        log(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
