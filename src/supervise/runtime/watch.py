@@ -1,0 +1,386 @@
+"""File watching: changed paths -> which process types to reload.
+
+One `watchfiles.awatch` serves the whole run. It watches only the
+directories the globs can reach, drops the default ignores (VCS folders,
+caches, virtual envs, `node_modules`, editor swap files) through
+`WatchFilter`, and hands each debounced burst to `Watcher.match`, a pure
+function that turns it into at most one `Reload` per process type.
+
+Globs are relative to the project root, with a real recursive `**`. A glob
+that matches a directory matches everything inside it, so `watch = ["src"]`
+means the whole `src` tree, as in `.gitignore`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import posixpath
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watchfiles import Change
+
+MAGIC = re.compile(r"[*?\[]")
+
+
+class WatchFilter:
+    """A watchfiles filter, `(change, path) -> bool`: False for paths nobody wants to reload on.
+
+    With a `root`, only the parts of a path below the root are checked, so a
+    project that itself lives in a folder named `env` is still watched.
+    """
+
+    __slots__ = ("_dir_names", "_entity_regex", "_root", "_venv_dirs", "detect_venvs")
+
+    ignore_dirs: tuple[str, ...] = (
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        ".venv",
+        "venv",
+        "env",
+        "node_modules",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+    )
+    """Folder names whose whole tree is ignored: VCS data, caches, virtual envs, node packages."""
+
+    ignore_entity_patterns: tuple[str, ...] = (
+        r"\.sw[a-px]$",
+        r"~$",
+        r"^\.#",
+        r"^#.*#$",
+        r"^4913$",
+    )
+    """File name patterns of editor swap, backup and lock files (vim, emacs; `4913` is vim's write test)."""
+
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        *,
+        ignore_dirs: Sequence[str] | None = None,
+        ignore_entity_patterns: Sequence[str] | None = None,
+        detect_venvs: bool = True,
+    ) -> None:
+        """`detect_venvs` also ignores any folder holding a `pyvenv.cfg` (one cached stat per folder)."""
+        self._root = str(root).rstrip("/") if root is not None else None
+        self._dir_names = frozenset(self.ignore_dirs if ignore_dirs is None else ignore_dirs)
+        patterns = self.ignore_entity_patterns if ignore_entity_patterns is None else ignore_entity_patterns
+        self._entity_regex = re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None
+        self.detect_venvs = detect_venvs
+        self._venv_dirs: dict[str, bool] = {}
+
+    def __call__(self, change: Change, path: str) -> bool:
+        """True when a change to `path` (absolute) may matter."""
+        rel, base = self._split(path)
+        parts = rel.split("/")
+        if not self._dir_names.isdisjoint(parts[:-1]) or parts[-1] in self._dir_names:
+            return False
+        if self._entity_regex is not None and self._entity_regex.search(parts[-1]):
+            return False
+        return not (self.detect_venvs and self._under_venv(base, parts[:-1]))
+
+    def _split(self, path: str) -> tuple[str, str]:
+        """(path relative to the root, the root) or (the absolute path, "")."""
+        root = self._root
+        if root is not None and path.startswith(root + "/"):
+            return path[len(root) + 1 :], root
+        return path.lstrip("/"), ""
+
+    def _under_venv(self, base: str, dirs: list[str]) -> bool:
+        folder = base
+        for name in dirs:
+            folder = f"{folder}/{name}"
+            known = self._venv_dirs.get(folder)
+            if known is None:
+                known = self._venv_dirs[folder] = os.path.exists(f"{folder}/pyvenv.cfg")
+            if known:
+                return True
+        return False
+
+    def __repr__(self) -> str:
+        return (
+            f"WatchFilter(root={self._root!r}, ignore_dirs={sorted(self._dir_names)!r}, "
+            f"ignore_entity_patterns={self._entity_regex.pattern if self._entity_regex else None!r}, "
+            f"detect_venvs={self.detect_venvs!r})"
+        )
+
+
+def normalize_glob(pattern: str) -> str:
+    """`./src//**/` -> `src/**`; a leading `/` means the root; `.` and `` mean all of it."""
+    norm = posixpath.normpath(pattern).lstrip("/")
+    return "" if norm in (".", "") else norm
+
+
+def compile_glob(pattern: str) -> re.Pattern[str]:
+    """A root-relative glob as a regex over root-relative POSIX paths.
+
+    `**` is zero or more folders, `*` and `?` stay within one path part,
+    `[...]` is a character class (`[!...]` negated). A match on a folder covers
+    everything inside it. Use `.match(path)`; the pattern is anchored at both ends.
+    """
+    norm = normalize_glob(pattern)
+    # Paths outside the root (`../lib/x.py`) only match globs that also start with `..`.
+    inside = r"(?!\.\.(?:/|\Z))"
+    if not norm:
+        return re.compile(inside + r".*\Z", re.DOTALL)
+    segments = norm.split("/")
+    out: list[str] = [] if segments[0] == ".." else [inside]
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+        else:
+            out.append(_segment_regex(segment) + ("" if last else "/"))
+    tail = "" if segments[-1] == "**" else "(?:/.*)?"
+    return re.compile("".join(out) + tail + r"\Z", re.DOTALL)
+
+
+def _segment_regex(segment: str) -> str:
+    """One path part: `*` -> `[^/]*`, `?` -> `[^/]`, `[...]` -> a class that never matches `/`."""
+    out: list[str] = []
+    i, n = 0, len(segment)
+    while i < n:
+        char = segment[i]
+        i += 1
+        if char == "*":
+            if not out or out[-1] != "[^/]*":
+                out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            j = i
+            if j < n and segment[j] in "!^":
+                j += 1
+            if j < n and segment[j] == "]":
+                j += 1
+            j = segment.find("]", j)
+            if j < 0:
+                out.append(re.escape(char))
+                continue
+            body = segment[i:j].replace("\\", "\\\\")
+            i = j + 1
+            if body[:1] in ("!", "^"):
+                out.append(f"[^/{body[1:]}]")
+            else:
+                out.append(f"(?!/)[{body}]")
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class WatchTarget:
+    """What one process type watches: globs and ignore globs relative to the root."""
+
+    process: str
+    globs: tuple[str, ...]
+    ignore: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reload:
+    """Restart every instance of `process`: `count` files matched, `path` is the first."""
+
+    process: str
+    path: str
+    count: int
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    process: str
+    globs: tuple[re.Pattern[str], ...]
+    ignore: tuple[re.Pattern[str], ...]
+
+    def wants(self, rel: str) -> bool:
+        return any(g.match(rel) for g in self.globs) and not any(g.match(rel) for g in self.ignore)
+
+
+class Watcher:
+    """The run's file watcher: globs compiled once, one `awatch` over the folders they reach."""
+
+    def __init__(
+        self,
+        root: Path,
+        targets: Sequence[WatchTarget],
+        *,
+        debounce_ms: int = 1_600,
+        step_ms: int = 100,
+    ) -> None:
+        """`step_ms`: how long a burst must stay quiet before it is reported; `debounce_ms` caps a burst.
+
+        watchfiles' wait thread wakes every `step_ms` to look at what inotify or
+        FSEvents collected: 100 ms costs about 0.05% of a core at idle (50 ms, its
+        default, twice that) and still restarts within a fraction of a second.
+        """
+        self.root = Path(os.path.abspath(root))
+        self._real_root = self.root.resolve()
+        self.targets = tuple(t for t in targets if t.globs)
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self._compiled = tuple(
+            _Compiled(
+                process=t.process,
+                globs=tuple(compile_glob(self._relative_glob(g)) for g in t.globs),
+                ignore=tuple(compile_glob(self._relative_glob(g)) for g in t.ignore),
+            )
+            for t in self.targets
+        )
+        self.filter = WatchFilter(self._real_root)
+        self._roots = tuple({str(self._real_root), str(self.root)})
+
+    def _relative_glob(self, pattern: str) -> str:
+        """Globs are root-relative; an absolute one is made relative so it still matches."""
+        if pattern.startswith("/"):
+            return os.path.relpath(pattern, self._real_root)
+        return pattern
+
+    def describe(self) -> str:
+        """`watching src/**/*.py (not **/migrations/**) for web; templates for web, worker`."""
+        by_globs: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+        for t in self.targets:
+            by_globs.setdefault((t.globs, t.ignore), []).append(t.process)
+        parts = []
+        for (globs, ignore), processes in by_globs.items():
+            text = ", ".join(globs)
+            if ignore:
+                text += f" (not {', '.join(ignore)})"
+            parts.append(f"{text} for {', '.join(processes)}")
+        return "watching " + "; ".join(parts) if parts else "watching nothing"
+
+    def watch_paths(self) -> tuple[list[Path], bool]:
+        """The existing folders to hand to watchfiles, and whether they need watching recursively."""
+        bases: set[Path] = set()
+        recursive = False
+        for t in self.targets:
+            for glob in t.globs:
+                base, deep = self._base(normalize_glob(self._relative_glob(glob)))
+                bases.add(base)
+                recursive = recursive or deep
+        if recursive:
+            # One recursive watch on a folder covers every folder inside it.
+            bases = {b for b in bases if not any(o != b and o in b.parents for o in bases)}
+        return sorted(bases), recursive
+
+    def _base(self, glob: str) -> tuple[Path, bool]:
+        """The folder a glob's matches live under (its non-magic prefix), and if it needs recursion."""
+        segments = glob.split("/") if glob else []
+        literal = 0
+        while literal < len(segments) and not MAGIC.search(segments[literal]):
+            literal += 1
+        if literal == len(segments):
+            # No magic: a folder (watch all of it) or a file (watch its folder).
+            whole = self._real_root.joinpath(*segments)
+            if whole.is_dir():
+                return self._existing(whole, deep=True)
+            literal -= 1
+        rest = segments[literal:]
+        deep = len(rest) > 1 or "**" in rest[0]
+        base = self._real_root.joinpath(*segments[:literal])
+        return self._existing(Path(os.path.normpath(base)), deep)
+
+    @staticmethod
+    def _existing(folder: Path, deep: bool) -> tuple[Path, bool]:
+        """The nearest existing folder; watching a parent instead needs recursion to see what appears."""
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+            deep = True
+        return folder, deep
+
+    def _relative(self, path: str) -> str | None:
+        for root in self._roots:
+            if path.startswith(root + "/"):
+                return path[len(root) + 1 :]
+        rel = os.path.relpath(path, self._real_root)
+        return None if rel == "." else rel
+
+    def match(self, changes: Iterable[tuple[Change, str]]) -> list[Reload]:
+        """One watchfiles batch (absolute paths) -> at most one Reload per process, in target order."""
+        paths = sorted({path for change, path in changes if self.filter(change, path)})
+        hits: dict[str, list[str]] = {}
+        for path in paths:
+            rel = self._relative(path)
+            if rel is None:
+                continue
+            for target in self._compiled:
+                if target.wants(rel):
+                    hits.setdefault(target.process, []).append(rel)
+        return [
+            Reload(process=t.process, path=hits[t.process][0], count=len(hits[t.process]))
+            for t in self._compiled
+            if t.process in hits
+        ]
+
+    async def reloads(
+        self, stop_event: asyncio.Event, *, started: asyncio.Event | None = None
+    ) -> AsyncIterator[list[Reload]]:
+        """One list of reloads per burst of changes, until `stop_event` is set (or the consumer stops).
+
+        `started` is set once the file system watch is in place: changes made
+        after it are seen (say "watching ..." then). Nothing to watch: ends at
+        once. Closing or cancelling the consumer stops the watch within `step_ms`.
+        """
+        if not self.targets:
+            if started is not None:
+                started.set()
+            return
+        from watchfiles import awatch
+
+        paths, recursive = self.watch_paths()
+        # awatch waits in a worker thread that checks its stop event every step;
+        # `halt` lets us end that thread when the consumer goes away, not only on stop_event.
+        halt = asyncio.Event()
+        batches: asyncio.Queue[set[tuple[Change, str]] | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            try:
+                async for changes in awatch(
+                    *paths,
+                    watch_filter=self.filter,
+                    stop_event=halt,
+                    debounce=self.debounce_ms,
+                    step=self.step_ms,
+                    recursive=recursive,
+                    ignore_permission_denied=True,
+                ):
+                    batches.put_nowait(changes)
+            finally:
+                batches.put_nowait(None)
+
+        async def relay() -> None:
+            await stop_event.wait()
+            halt.set()
+
+        pumping = asyncio.ensure_future(pump())
+        relaying = asyncio.ensure_future(relay())
+        try:
+            # pump's first step runs awatch up to its wait thread, and awatch adds the
+            # inotify/FSEvents watches synchronously before that: one loop turn is enough.
+            await asyncio.sleep(0)
+            if started is not None:
+                started.set()
+            while (changes := await batches.get()) is not None:
+                found = self.match(changes)
+                if found:
+                    yield found
+            await pumping  # re-raise what ended the watch, if it failed
+        finally:
+            halt.set()
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pumping
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+
+    def __repr__(self) -> str:
+        return f"Watcher(root={str(self.root)!r}, {self.describe()!r})"
