@@ -20,7 +20,6 @@ client is a plain blocking socket with a timeout.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import fcntl
@@ -34,7 +33,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from supervise.errors import (
     AlreadyRunningError,
@@ -44,6 +43,9 @@ from supervise.errors import (
     UsageError,
 )
 from supervise.options import CommonOptions, project_root
+
+if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
+    import asyncio
 
 PROTOCOL = 1
 ACTIONS = ("restart", "stop", "start")
@@ -153,6 +155,8 @@ class ControlServer:
 
     async def start(self) -> None:
         """Take the project's lock, replace a stale socket, and bind ours (0600)."""
+        import asyncio
+
         directory = self.path.parent
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -179,6 +183,8 @@ class ControlServer:
 
         Requests still in progress are cancelled: `up` is shutting down anyway.
         """
+        import asyncio
+
         if self._server is not None:
             self._server.close()
             for task in list(self._clients):
@@ -197,6 +203,8 @@ class ControlServer:
             self._lock_fd = None
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import asyncio
+
         task = asyncio.current_task()
         assert task is not None
         self._clients.add(task)
