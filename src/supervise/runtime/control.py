@@ -309,7 +309,8 @@ def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Map
             except (FileNotFoundError, ConnectionRefusedError):
                 raise NotRunningError(f"no supervise up is running for {root}") from None
             sock.sendall(data)
-            reply = sock.makefile("rb").readline()
+            with sock.makefile("rb") as stream:
+                reply = stream.readline()
     except TimeoutError:
         raise ControlError(
             f"the supervise up for {root} did not answer within {timeout:g} s (is it suspended?)"
