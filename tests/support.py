@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -52,3 +54,132 @@ def run_cli(
         timeout=timeout,
         input=input,
     )
+
+
+class UpProcess:
+    """`supervise up` in its own session, its output read with bounded waits.
+
+    A test waits for events (a line, a pid file), never for time to pass.
+    """
+
+    def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> None:
+        import subprocess
+
+        self.output = ""
+        self._pending = b""
+        self.proc = subprocess.Popen(
+            [*supervise_argv(), "up", *args],
+            cwd=cwd,
+            env=dict(env) if env is not None else clean_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is there (waiting up to `timeout`); False at EOF."""
+        import select
+
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        ready, _, _ = select.select([fd], [], [], max(0.0, timeout))
+        if not ready:
+            return True
+        data = os.read(fd, 1 << 20)
+        if not data:
+            return False
+        self._pending += data
+        text, _, self._pending = self._pending.rpartition(b"\n")
+        if text or _:
+            self.output += text.decode("utf-8", "replace") + "\n"
+        return True
+
+    def wait_for(self, pattern: str, timeout: float = 10.0, start: int = 0) -> re.Match[str]:
+        """Wait until a line matching `pattern` (a regex) has been printed."""
+        regex = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.output, start)
+            if match:
+                return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._read(remaining):
+                match = regex.search(self.output, start)
+                if match:
+                    return match
+                raise AssertionError(
+                    f"no line matching {pattern!r} within {timeout} s; output:\n{self.output}"
+                )
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def finish(self, timeout: float = 15.0) -> int:
+        """Wait for exit, reading all output; the exit code."""
+        deadline = time.monotonic() + timeout
+        while self._read(deadline - time.monotonic()):
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"supervise up did not exit within {timeout} s; output:\n{self.output}")
+        self.output += self._pending.decode("utf-8", "replace")
+        self._pending = b""
+        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+    def kill(self) -> None:
+        import contextlib
+        import signal as signals
+
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signals.SIGKILL)
+        self.proc.wait()
+
+    def __enter__(self) -> UpProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def pid_gone(pid: int) -> bool:
+    """True when `pid` no longer runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+    return data[data.rfind(b")") + 2 :].split()[0] == b"Z"
+
+
+def wait_gone(pids: list[int], timeout: float = 5.0) -> list[int]:
+    """Wait (bounded) for every pid to be gone; the ones still alive."""
+    deadline = time.monotonic() + timeout
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if not pid_gone(pid)]
+        if alive:
+            time.sleep(0.02)  # processes we do not own give no event to wait on
+    return alive
+
+
+def read_pids(path: Path, count: int, timeout: float = 10.0) -> list[int]:
+    """Wait (bounded) until `path` holds `count` pids, one per line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            pids = [int(x) for x in path.read_text().split()]
+            if len(pids) >= count:
+                return pids
+        time.sleep(0.02)
+    raise AssertionError(f"{path} did not get {count} pids within {timeout} s")

@@ -306,12 +306,11 @@ class Lifecycle:
         if self.failures > retries:
             self._set(State.FATAL)
             self.expected = False
-            return [
-                CancelTimer(),
-                Log(
-                    f"{what}; {self.name} is FATAL after {self.failures} failed starts; see its output above"
-                ),
-            ]
+            hint = ""
+            if self.returncode is not None and self.spec.restart.is_expected(self.returncode):
+                hint = " (a one-shot task? give it startsecs = 0)"
+            fatal = f"{self.name} is FATAL after {self.failures} failed starts{hint}"
+            return [CancelTimer(), Log(f"{what}; {fatal}; see its output above")]
         self._set(State.BACKOFF)
         delay = self.spec.restart.backoff.delay(self.failures)
         return [
@@ -325,6 +324,4 @@ class Lifecycle:
     def _require(self, *states: State) -> None:
         if self.state not in states:
             allowed = ", ".join(s.value for s in states)
-            raise TransitionError(
-                f"{self.name}: event in state {self.state.value}, expected one of {allowed}"
-            )
+            raise TransitionError(f"{self.name}: event in {self.state.value}, expected one of {allowed}")
