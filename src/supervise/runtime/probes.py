@@ -1,0 +1,261 @@
+"""Readiness: is an instance ready for its dependents and for `--then`?
+
+`ready = { http = URL }` wants a 2xx/3xx answer, `tcp = "host:port"` a
+connection, `cmd = "..."` exit 0, and `log = "regex"` a line of the
+instance's own output. Each try is bounded by the probe's timeout and a
+failed try is just False: the caller decides how long to keep trying.
+A `cmd` probe runs in a process group of its own, and nothing it started
+is left behind, whether it exits, times out or is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import re
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
+
+from supervise.config.model import Probe, ProbeKind
+
+T = TypeVar("T")
+
+DRAIN_LIMIT = 1 << 20
+"""At most this much of an HTTP answer's body is read (so we close politely instead of resetting)."""
+
+FAILED_TRY = (OSError, ValueError, EOFError, asyncio.TimeoutError, asyncio.LimitOverrunError)
+"""What a refused, reset, garbled or timed-out try raises (ssl errors are OSErrors)."""
+
+
+class LogMatcher:
+    """`ready = { log = "regex" }`: `matched` is set by the first output chunk the regex finds.
+
+    The regex is compiled once with `re.MULTILINE`, so `^` and `$` work per line;
+    each chunk (whole lines, possibly many) costs one search.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.regex = re.compile(pattern, re.MULTILINE)
+        self.matched = asyncio.Event()
+
+    def feed(self, text: str) -> bool:
+        """Search a chunk of whole lines; True once the pattern has matched."""
+        if self.matched.is_set():
+            return True
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")  # so `$` also ends lines written with CRLF
+        if self.regex.search(text) is None:
+            return False
+        self.matched.set()
+        return True
+
+    def __repr__(self) -> str:
+        state = "matched" if self.matched.is_set() else "waiting"
+        return f"<LogMatcher {self.regex.pattern!r} {state}>"
+
+
+async def probe_once(probe: Probe, *, env: Mapping[str, str], cwd: Path) -> bool:
+    """One try of an http, tcp or cmd probe, bounded by `probe.timeout`; False when it fails.
+
+    A log probe cannot be tried once (it is fed output): that is a ValueError.
+    """
+    try:
+        if probe.kind is ProbeKind.HTTP:
+            return await http_ok(probe.target, probe.timeout)
+        if probe.kind is ProbeKind.TCP:
+            return await tcp_connects(probe.target, probe.timeout)
+        if probe.kind is ProbeKind.CMD:
+            return await cmd_succeeds(probe.target, env=env, cwd=cwd, timeout=probe.timeout)
+    except FAILED_TRY:
+        return False
+    raise ValueError(f"a {probe.kind.value} probe is not tried once; use wait_until_ready with a LogMatcher")
+
+
+async def wait_until_ready(
+    probe: Probe,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log: LogMatcher | None = None,
+) -> None:
+    """Return once the instance is ready: try every `probe.interval` (or wait for the log line).
+
+    Runs until cancelled otherwise; a cancelled cmd try leaves no process behind.
+    """
+    if probe.kind is ProbeKind.LOG:
+        if log is None:
+            raise ValueError("a log probe needs the LogMatcher that the instance's output is fed to")
+        await log.matched.wait()
+        return
+    while not await probe_once(probe, env=env, cwd=cwd):
+        await asyncio.sleep(probe.interval)
+
+
+async def http_ok(url: str, timeout: float) -> bool:
+    """GET `url` over HTTP/1.1 (https with the default trust store); True on 2xx or 3xx."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    port = parts.port or (443 if scheme == "https" else 80)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def left() -> float:
+        return max(0.0, deadline - loop.time())
+
+    ssl_context = None
+    if scheme == "https":
+        import ssl
+
+        ssl_context = ssl.create_default_context()
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname, port, ssl=ssl_context), left()
+    )
+    try:
+        writer.write(_request(parts.path or "/", parts.query, parts.netloc))
+        status = _status(await asyncio.wait_for(reader.readline(), left()))
+        # Read the rest of the answer, so that closing sends FIN, not RST (servers log
+        # resets), but stop at its end: a server may keep the connection open anyway.
+        with contextlib.suppress(*FAILED_TRY):
+            await asyncio.wait_for(_read_answer(reader, status), left())
+        return 200 <= status < 400
+    finally:
+        writer.close()
+
+
+def _request(path: str, query: str, netloc: str) -> bytes:
+    userinfo, _, host = netloc.rpartition("@")
+    target = f"{path}?{query}" if query else path
+    lines = [f"GET {target} HTTP/1.1", f"Host: {host}"]
+    if userinfo:
+        user, _, password = userinfo.partition(":")
+        token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+        lines.append(f"Authorization: Basic {token}")
+    lines += ["User-Agent: supervise-probe", "Accept: */*", "Connection: close", "", ""]
+    return "\r\n".join(lines).encode("utf-8")
+
+
+def _status(line: bytes) -> int:
+    """`HTTP/1.1 204 No Content` -> 204; a line that is not an HTTP status line -> 0."""
+    fields = line.split(None, 2)
+    if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
+        return 0
+    return int(fields[1])
+
+
+async def _read_answer(reader: asyncio.StreamReader, status: int) -> None:
+    """Headers, then the body by Content-Length, chunks or EOF; at most DRAIN_LIMIT bytes of it."""
+    length: int | None = None
+    chunked = False
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        name = name.strip().lower()
+        if name == "content-length" and value.strip().isdigit():
+            length = int(value)
+        elif name == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if status < 200 or status in (204, 304) or not line:
+        return
+    if chunked:
+        total = 0
+        while total < DRAIN_LIMIT:
+            size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+            if size == 0 or total + size > DRAIN_LIMIT:
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            await reader.readexactly(size + 2)
+            total += size
+        return
+    left = DRAIN_LIMIT if length is None else min(length, DRAIN_LIMIT)
+    while left > 0 and (chunk := await reader.read(min(left, 65536))):
+        left -= len(chunk)
+
+
+def tcp_address(target: str) -> tuple[str, int]:
+    """`5000` -> 127.0.0.1:5000; `host:5000`; `[::1]:5000`. ValueError when it is none of these."""
+    text = target.strip().removeprefix("tcp://")
+    if text.isdigit():
+        host, port = "127.0.0.1", text
+    elif text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if not rest.startswith(":"):
+            raise ValueError(f"expected [host]:port, got {target!r}")
+        port = rest[1:]
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or ":" in host:
+            raise ValueError(f"expected host:port or a port, got {target!r}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected a port number from 1 to 65535, got {target!r}")
+    return host or "127.0.0.1", int(port)
+
+
+async def tcp_connects(target: str, timeout: float) -> bool:
+    """True when a TCP connection to `target` (see `tcp_address`) opens within `timeout`."""
+    host, port = tcp_address(target)
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    writer.close()
+    return True
+
+
+async def cmd_succeeds(command: str, *, env: Mapping[str, str], cwd: Path, timeout: float) -> bool:
+    """`/bin/sh -c command` exits 0 within `timeout`; its whole process group is killed and reaped after."""
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            "/bin/sh",
+            "-c",
+            command,
+            env=dict(env),
+            cwd=cwd,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    )
+    # Once the child exists we must hold its handle, even if cancelled meanwhile.
+    proc, cancelled = await _settle(spawn)
+    code: int | None = None
+    try:
+        if cancelled:
+            raise asyncio.CancelledError
+        code = await asyncio.wait_for(proc.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        # Also after a normal exit: whatever the command left running in its group goes too.
+        _kill_group(proc.pid)
+        _, cancelled = await _settle(asyncio.ensure_future(proc.wait()))
+        if cancelled:
+            raise asyncio.CancelledError  # a cancel that came while reaping still cancels us
+    return code == 0
+
+
+async def _settle(future: asyncio.Future[T]) -> tuple[T, bool]:
+    """Await `future` to its end even through cancellation; (result, whether we were cancelled)."""
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                raise
+            cancelled = True
+            continue
+        except Exception:
+            if cancelled:
+                raise asyncio.CancelledError from None  # the cancel wins over how the future failed
+            raise
+        return result, cancelled
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
