@@ -304,6 +304,14 @@ def test_unknown_secret_env_key_is_an_error(make_project: MakeProject) -> None:
         render_project(make_project, {"Procfile": PROCFILE}, secret_env=("API_KY",))
 
 
+def test_env_key_a_configmap_cannot_hold_is_an_error(make_project: MakeProject) -> None:
+    pyproject = '[tool.supervise.processes.web]\ncommand = "serve"\nenv = { "MY KEY" = "x" }\n'
+    with pytest.raises(
+        UsageError, match=r'process "web": env key "MY KEY" cannot be a Kubernetes ConfigMap key'
+    ):
+        render_project(make_project, {"pyproject.toml": pyproject})
+
+
 # -- ports and services -----------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ image, laid out the same way.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import posixpath
@@ -47,8 +48,7 @@ def render(plan: Plan, options: ExportOptions) -> dict[str, str]:
     image = require_image(options, "kubernetes")
     app = kubernetes_app_name(options.app)
     names = component_names(app, [spec.name for spec in plan.specs])
-    secret_keys = set(options.secret_env)
-    check_secret_keys(plan, secret_keys)
+    check_secret_keys(plan, set(options.secret_env))
     parts = [
         comment_lines(
             [
@@ -77,6 +77,7 @@ def process_manifests(
     name = f"{app}-{component}"
     labels = {"app.kubernetes.io/name": app, "app.kubernetes.io/component": component}
     env = container_env(first)
+    check_env_keys(spec, env)
     secret = {key: value for key, value in env.items() if key in options.secret_env}
     config = {key: value for key, value in env.items() if key not in secret}
     out: list[tuple[Manifest, list[str]]] = [(_config_map(f"{name}-env", labels, config), [])]
@@ -377,6 +378,19 @@ def check_secret_keys(plan: Plan, keys: set[str]) -> None:
         )
 
 
+def check_env_keys(spec: ProcessSpec, env: Mapping[str, str]) -> None:
+    """ConfigMap and Secret keys allow fewer characters than an environment does."""
+    for key in env:
+        if not CONFIG_KEY.fullmatch(key):
+            raise UsageError(
+                f'process "{spec.name}": env key {show(key)} cannot be a Kubernetes ConfigMap key '
+                '(letters, digits, "-", "_" and "." only)'
+            )
+
+
+CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+
+
 def container_env(instance: Instance) -> dict[str, str]:
     """What every replica of the type gets: instance 1's env, with `PS` the process type."""
     env = dict(instance.env)
@@ -449,6 +463,4 @@ def comment_lines(notes: Sequence[str], indent: str = "") -> str:
 
 def show(value: object) -> str:
     """A user's value in a comment: quoted, escapes for newlines, one line."""
-    import json
-
     return json.dumps(value, ensure_ascii=False)
