@@ -85,7 +85,7 @@ def env_entry(key: str, value: str) -> str | None:
     """
     if not ENV_KEY.fullmatch(key):
         return None
-    if value[:1] in QUOTES or value[-1:] in QUOTES:
+    if value and (value[0] in QUOTES or value[-1] in QUOTES):
         return None
     quote = '"' if '"' not in value else "'"
     if quote in value:
@@ -105,6 +105,8 @@ def shell_word(word: str) -> str:
             quoted.append('"$nl"')
         elif part == "\r":
             quoted.append('"$cr"')
+        elif not part:
+            continue
         elif "'" not in part:
             quoted.append(f"'{part}'")
         elif not any(char in part for char in '"$`\\'):
