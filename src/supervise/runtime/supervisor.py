@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervise.errors import UsageError
 from supervise.options import CommonOptions
@@ -25,6 +25,9 @@ from supervise.runtime import proctree
 from supervise.runtime.instance import RunningInstance
 from supervise.runtime.lifecycle import Kill, Start, State, Stop
 from supervise.runtime.output import Printer, use_color
+
+if TYPE_CHECKING:
+    from supervise.runtime.control import ControlServer
 
 EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 LEFTOVER_GRACE = 1.0
@@ -59,8 +62,10 @@ class Supervisor:
         self.color = color
         self.clock = clock
         self.instances: dict[str, RunningInstance] = {}
-        self._waiting: set[str] = set()
+        self.waiting: set[str] = set()
         """Instances whose start waits for their dependencies."""
+        self.held: set[str] = set()
+        """Instances stopped through the control socket: `up` waits for a `start`."""
         self._stopping = False
         self._forced = False
         self._exit_code: int | None = None
@@ -98,7 +103,8 @@ class Supervisor:
             loop.add_signal_handler(signum, handler)
         if self.options.timeout is not None:
             loop.call_later(self.options.timeout, self.handle_timeout)
-        self._waiting = set(self.instances)
+        self.waiting = set(self.instances)
+        control = await self._serve_control()
         try:
             self._spawn_task(self._start_all())
             await self._finished.wait()
@@ -106,10 +112,30 @@ class Supervisor:
             for signum in handlers:
                 loop.remove_signal_handler(signum)
             await self._cleanup()
+            if control is not None:
+                await control.close()
         if self._crash is not None:
             raise self._crash
         assert self._exit_code is not None
         return self._exit_code
+
+    async def _serve_control(self) -> ControlServer | None:
+        """The control socket; a second `up` for the project stops here, before spawning."""
+        from supervise.runtime.control import ControlServer
+        from supervise.runtime.target import SupervisorTarget
+
+        server = ControlServer(self.plan.project.root, SupervisorTarget(self))
+        await server.start()
+        return server
+
+    async def wait_until(
+        self, instances: Sequence[RunningInstance], done: Callable[[RunningInstance], bool]
+    ) -> None:
+        """Wait (on state changes, not time) until `done` holds for every instance."""
+        assert self._changed is not None
+        while not all(done(r) for r in instances):
+            self._changed.clear()
+            await self._changed.wait()
 
     async def _start_all(self) -> None:
         """Start each process type once every instance it depends on is ready."""
@@ -127,7 +153,7 @@ class Supervisor:
         if self._stopping:
             return
         for running in instances:
-            self._waiting.discard(running.name)
+            self.waiting.discard(running.name)
             running.handle(Start())
 
     def _on_change(self, running: RunningInstance) -> None:
@@ -144,18 +170,18 @@ class Supervisor:
     def _check_done(self) -> None:
         if self._stopping:
             return
-        started = [r for name, r in self.instances.items() if name not in self._waiting]
-        if not all(r.lifecycle.done for r in started):
+        started = [r for name, r in self.instances.items() if name not in self.waiting]
+        if self.held or not all(r.lifecycle.done for r in started):
             return
         # Whatever still waits can only start once a dependency is ready; if a
         # dependency has ended without ever being ready, it never will.
-        for name in sorted(self._waiting):
+        for name in sorted(self.waiting):
             running = self.instances[name]
             blocked = [d.name for d in self._dependencies(running) if d.lifecycle.done and not d.was_ready]
             if not blocked:
                 return
             self.printer.system(f"{name} was not started: {', '.join(blocked)} ended without being ready")
-        ok = not self._waiting and all(r.lifecycle.expected for r in self.instances.values())
+        ok = not self.waiting and all(r.lifecycle.expected for r in self.instances.values())
         self._begin_shutdown(0 if ok else 1, quiet=True)
 
     # -- signals ------------------------------------------------------------------
@@ -207,7 +233,7 @@ class Supervisor:
                 running.process_table = table
                 running.handle(Stop())
                 running.kill_leftovers(running.instance.spec.stop_signal_number)
-            await self._wait_done(wave)
+            await self.wait_until(wave, lambda r: r.lifecycle.done)
         await self._drain_leftovers()
         self._finished.set()
 
@@ -222,12 +248,6 @@ class Supervisor:
         for running in self.instances.values():
             waves.setdefault(depth[running.instance.process], []).append(running)
         return [waves[d] for d in sorted(waves, reverse=True)]
-
-    async def _wait_done(self, instances: list[RunningInstance]) -> None:
-        assert self._changed is not None
-        while not all(r.lifecycle.done for r in instances):
-            self._changed.clear()
-            await self._changed.wait()
 
     async def _drain_leftovers(self) -> None:
         """Give descendants still alive (background children, setsid escapees) a grace, then SIGKILL."""

@@ -1,0 +1,100 @@
+"""The control socket's view of a running supervisor: status, restart, stop, start.
+
+Requests arrive in the supervisor's own loop, so they are plain lifecycle
+events; each call returns once the instances have reached the state asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from supervise.errors import UsageError
+from supervise.runtime.control import InstanceStatus
+from supervise.runtime.lifecycle import Restart, Start, State, Stop
+
+if TYPE_CHECKING:
+    from supervise.runtime.instance import RunningInstance
+    from supervise.runtime.supervisor import Supervisor
+
+
+class SupervisorTarget:
+    """Implements `control.ControlTarget` over a Supervisor."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+
+    def statuses(self) -> list[InstanceStatus]:
+        now = self.supervisor.clock()
+        result = []
+        for running in self.supervisor.instances.values():
+            lc = running.lifecycle
+            alive = running.pid is not None and lc.started_at is not None
+            result.append(
+                InstanceStatus(
+                    name=running.name,
+                    process=running.instance.process,
+                    state=lc.state.value,
+                    pid=running.pid,
+                    uptime=now - lc.started_at if alive and lc.started_at is not None else None,
+                    restarts=lc.restarts,
+                    port=running.instance.port,
+                    ready=running.ready.is_set() if running.instance.ready is not None else None,
+                )
+            )
+        return result
+
+    def resolve(self, names: Sequence[str]) -> list[str]:
+        plan = self.supervisor.plan
+        instances = self.supervisor.instances
+        found: list[str] = []
+        for name in names:
+            if name in instances:
+                matches = [name]
+            elif name in plan.project.groups:
+                members = plan.project.groups[name]
+                matches = [n for n, r in instances.items() if r.instance.process in members]
+            else:
+                matches = [n for n, r in instances.items() if r.instance.process == name]
+            if not matches:
+                known = ", ".join(instances)
+                groups = ", ".join(plan.project.groups)
+                extra = f"; groups: {groups}" if groups else ""
+                raise UsageError(f'unknown instance, process or group "{name}"; instances: {known}{extra}')
+            found.extend(m for m in matches if m not in found)
+        return found
+
+    async def restart(self, instances: Sequence[str]) -> None:
+        targets = self._take(instances)
+        for running in targets:
+            running.handle(Restart("requested by supervise restart"))
+        await self.supervisor.wait_until(targets, _started)
+
+    async def stop(self, instances: Sequence[str]) -> None:
+        targets = self._take(instances)
+        self.supervisor.held.update(r.name for r in targets)
+        for running in targets:
+            running.handle(Stop())
+        await self.supervisor.wait_until(targets, lambda r: r.lifecycle.done)
+
+    async def start(self, instances: Sequence[str]) -> None:
+        targets = self._take(instances)
+        for running in targets:
+            running.handle(Start())
+        await self.supervisor.wait_until(targets, _started)
+
+    def _take(self, names: Sequence[str]) -> list[RunningInstance]:
+        """The instances, released from anything that held them back (a stop, a dependency)."""
+        targets = [self.supervisor.instances[name] for name in names]
+        for running in targets:
+            self.supervisor.held.discard(running.name)
+            self.supervisor.waiting.discard(running.name)
+        return targets
+
+
+def _started(running: RunningInstance) -> bool:
+    """Spawned (or given up on): what `restart` and `start` wait for."""
+    state = running.lifecycle.state
+    if state is State.STARTING:
+        return running.pid is not None
+    return state in (State.RUNNING, State.BACKOFF, State.FATAL, State.EXITED)
