@@ -362,6 +362,13 @@ def test_tcp_probe_becomes_tcp_socket(make_project: MakeProject) -> None:
     assert probe == {"tcpSocket": {"port": 5000}, "periodSeconds": 1, "timeoutSeconds": 1}
 
 
+@pytest.mark.parametrize("target", ["5000", "tcp://127.0.0.1:5000", "[::1]:$PORT"])
+def test_tcp_probe_targets_read_as_up_reads_them(make_project: MakeProject, target: str) -> None:
+    probe, _ = probe_of(make_project, f'{{ tcp = "{target}" }}')
+    assert probe is not None
+    assert probe["tcpSocket"] == {"port": 5000}
+
+
 def test_cmd_probe_becomes_exec(make_project: MakeProject) -> None:
     probe, _ = probe_of(make_project, '{ cmd = "curl -fs localhost:$PORT/$(cat /tmp/path)" }')
     assert probe is not None

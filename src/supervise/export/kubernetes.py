@@ -300,12 +300,14 @@ def parse_http_target(spec: ProcessSpec, url: str) -> ProbeTarget:
 
 
 def parse_tcp_target(spec: ProcessSpec, target: str) -> ProbeTarget:
-    """`host:port`, `[::1]:port`, `:port` or `port` (localhost)."""
-    host, _, port_text = target.rpartition(":")
-    host = host.strip("[]") or "localhost"
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise _probe_error(spec, "tcp", target, "expected HOST:PORT")
-    return ProbeTarget(host=host, port=int(port_text))
+    """`host:port`, `[::1]:port` or `port`, read exactly as `up` reads it."""
+    from supervise.runtime.probes import tcp_address
+
+    try:
+        host, port = tcp_address(target)
+    except ValueError:
+        raise _probe_error(spec, "tcp", target, "expected HOST:PORT or PORT") from None
+    return ProbeTarget(host=host, port=port)
 
 
 def _probe_error(spec: ProcessSpec, kind: str, target: str, reason: str) -> UsageError:
