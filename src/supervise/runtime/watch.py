@@ -3,8 +3,9 @@
 One `watchfiles.awatch` serves the whole run. It watches only the
 directories the globs can reach, drops the default ignores (VCS folders,
 caches, virtual envs, `node_modules`, editor swap files) through
-`WatchFilter`, and hands each debounced burst to `Watcher.match`, a pure
-function that turns it into at most one `Reload` per process type.
+`WatchFilter`, and hands each debounced burst to `Watcher.match`, which
+turns it into at most one `Reload` per process type without any I/O (but a
+cached `pyvenv.cfg` lookup per new folder).
 
 Globs are relative to the project root, with a real recursive `**`. A glob
 that matches a directory matches everything inside it, so `watch = ["src"]`
