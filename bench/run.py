@@ -49,10 +49,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--output", default=str(BENCH / "results" / "latest.md"), help="also write the table here"
     )
     parser.add_argument("--no-output", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--project-env",
+        action="store_true",
+        help="run the supervise on PATH instead of bench/.venv-supervise's editable install",
+    )
     return parser.parse_args(argv)
 
 
-def pick_runners(names: list[str]) -> list[runners.Runner]:
+def pick_runners(names: list[str], project_env: bool) -> list[runners.Runner]:
     picked = []
     for name in names:
         runner = (
@@ -64,6 +69,10 @@ def pick_runners(names: list[str]) -> list[runners.Runner]:
             log(f"{name} left out: {runner.why_not}")
         picked.append(runner)
     return picked
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def run_throughput(results: report.Results, active: list[runners.Runner], args: argparse.Namespace) -> None:
@@ -79,7 +88,13 @@ def run_throughput(results: report.Results, active: list[runners.Runner], args: 
             if turn < (args.honcho_runs if runner.name == "honcho" else args.runs):
                 log(f"throughput: {runner.name}, run {turn + 1}")
                 run = throughput.run_runner(runner, args.lines)
-                log(f"  {run.to_last} s to the last line, {run.check}")
+                check = run.check
+                log(f"  {_num(run.to_last)} s to the last line; {check.received} lines, {check.lost} lost")
+                if check.lost or check.torn:
+                    log(
+                        "  its own lines: "
+                        + " / ".join(line.decode(errors="replace") for line in check.system[-12:])
+                    )
                 results.throughput[runner.name].append(run)
 
 
@@ -132,7 +147,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"unknown scenario(s) {', '.join(sorted(unknown))} ({', '.join(SCENARIOS)})")
     if not procs.become_subreaper():
         log("not a subreaper (not Linux?): orphans of a runner may escape the clean-up")
-    picked = pick_runners(args.runners.split(","))
+    picked = pick_runners(args.runners.split(","), args.project_env)
     active = [r for r in picked if r.available]
     command = shlex.join(["python", "bench/run.py", *argv])
     results = report.Results()

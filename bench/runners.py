@@ -1,11 +1,15 @@
 """The runners under test (honcho, supervise) and how to start one on a Procfile.
 
-honcho lives in its own virtualenv (bench/.venv-honcho), installed from PyPI on
-first use, so it never touches the project's environment.
+Each runs from a virtualenv of its own, made on first use: honcho from PyPI in
+bench/.venv-honcho (so it never touches the project's environment), and this
+working tree's supervise, editable-installed, in bench/.venv-supervise (so both
+interpreters start alike; code edits take effect at once, a changed
+pyproject.toml reinstalls).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -15,7 +19,9 @@ from pathlib import Path
 from typing import IO
 
 BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 HONCHO_VENV = BENCH / ".venv-honcho"
+SUPERVISE_VENV = BENCH / ".venv-supervise"
 
 
 @dataclass(frozen=True)
@@ -69,28 +75,52 @@ def _version(argv: list[str]) -> str:
     )
 
 
-def honcho(install: bool = True) -> Runner:
-    """honcho from its own virtualenv, created and filled from PyPI when missing."""
-    exe = HONCHO_VENV / "bin" / "honcho"
-    if not exe.exists() and install:
-        print(f"installing honcho into {HONCHO_VENV} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(HONCHO_VENV)], check=True)
-        pip = [str(HONCHO_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "honcho"]
-        subprocess.run(pip, check=True)
-    if not exe.exists():
-        return Runner("honcho", (str(exe),), (), "missing", available=False, why_not="not installed")
+def _venv(path: Path, requirement: list[str], stamp: str) -> Path:
+    """A virtualenv at `path` with `requirement` pip-installed; redone when `stamp` changes."""
+    stamp_file = path / "bench-stamp"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        return path
+    print(f"installing {' '.join(requirement)} into {path} ...", file=sys.stderr, flush=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
+    pip = [str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirement]
+    subprocess.run(pip, check=True)
+    stamp_file.write_text(stamp)
+    return path
+
+
+def honcho() -> Runner:
+    """honcho from PyPI, in its own virtualenv."""
+    exe = _venv(HONCHO_VENV, ["honcho"], "honcho") / "bin" / "honcho"
     return Runner(
         "honcho", (str(exe),), ("start", "-f", "{procfile}", "--no-colour"), _version([str(exe), "--version"])
     )
 
 
-def supervise() -> Runner:
-    """The supervise of this working tree (the console script on PATH, else `python -m supervise`)."""
-    script = shutil.which("supervise")
-    command = (script,) if script else (sys.executable, "-m", "supervise")
+def supervise(own_venv: bool = True) -> Runner:
+    """This working tree's supervise: editable-installed in its own virtualenv, as honcho is.
+
+    A virtualenv of its own keeps both runners' interpreter start-up alike (the
+    project's environment may carry .pth files that import things at start-up);
+    `own_venv=False` takes the console script of the current environment instead.
+    """
+    if own_venv:
+        pyproject = REPO / "pyproject.toml"
+        stamp = hashlib.sha256(pyproject.read_bytes()).hexdigest()  # dependencies changed: reinstall
+        command: tuple[str, ...] = (
+            str(_venv(SUPERVISE_VENV, ["-e", str(REPO)], stamp) / "bin" / "supervise"),
+        )
+    else:
+        script = shutil.which("supervise")
+        command = (script,) if script else (sys.executable, "-m", "supervise")
     version = _version([*command, "--version"])
     probe = subprocess.run([*command, "up", "--help"], capture_output=True, text=True, env=bench_env())
     if probe.returncode != 0:
         why = (probe.stderr.strip() or probe.stdout.strip()).splitlines()[-1:] or ["`up` fails"]
         return Runner("supervise", command, (), version, available=False, why_not=why[0])
     return Runner("supervise", command, ("up", "-f", "{procfile}", "--no-color"), version)
+
+
+def python_floor() -> list[str]:
+    """`python -c pass` with the runners' interpreter and a bare virtualenv's start-up: the floor."""
+    python = SUPERVISE_VENV / "bin" / "python"
+    return [str(python) if python.exists() else sys.executable, "-c", "pass"]

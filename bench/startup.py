@@ -11,13 +11,12 @@ import os
 import select
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
 import procs
 import project
-from runners import Runner, bench_env
+from runners import Runner, bench_env, python_floor
 
 TIMEOUT = 30.0
 ENTRIES = {"hi": "echo hi"}
@@ -84,7 +83,7 @@ def measure(runners: list[Runner], repeat: int) -> dict[str, Startup]:
     versions: dict[str, list[float | None]] = {"direct": []} | {r.name: [] for r in runners}
     for _ in range(repeat):
         lines["direct"].append(direct_first_line())
-        versions["direct"].append(wall([sys.executable, "-c", "pass"]))
+        versions["direct"].append(wall(python_floor()))
         for runner in runners:
             lines[runner.name].append(runner_first_line(runner))
             versions[runner.name].append(wall(runner.version_argv()))

@@ -30,7 +30,7 @@ from runners import Runner, bench_env
 PRODUCER = Path(__file__).resolve().parent / "producer.py"
 PRODUCERS = 4
 LINES = 200_000
-IDLE_LIMIT = 5.0  # no output for this long while lines are still missing: they are lost
+IDLE_LIMIT = 10.0  # no output for this long while lines are still missing: they are lost
 TIMEOUT = 600.0
 
 _PREFIX = re.compile(rb"\d\d:\d\d:\d\d (\S+) *\| ")
@@ -42,6 +42,7 @@ class Check:
     """What arrived compared with what was written (counts of lines)."""
 
     received: int
+    system: tuple[bytes, ...]  # the runner's own lines, for when something went wrong
     lost: int
     torn: int  # not a whole line of one producer, or a prefix naming another process
     reordered: int  # arrived after a later line of the same producer
@@ -58,7 +59,7 @@ class Run:
 
 
 def producer_command(index: int, count: int) -> str:
-    return f"{shlex.quote(sys.executable)} {shlex.quote(str(PRODUCER))} {index} {count}"
+    return f"{shlex.quote(sys.executable)} -S {shlex.quote(str(PRODUCER))} {index} {count}"
 
 
 def check_lines(data: bytes, producers: int, count: int, prefixed: bool) -> tuple[Check, int, int]:
@@ -67,6 +68,7 @@ def check_lines(data: bytes, producers: int, count: int, prefixed: bool) -> tupl
     seen = [bytearray(count) for _ in range(producers + 1)]
     high = [-1] * (producers + 1)
     received = torn = reordered = duplicated = 0
+    system: list[bytes] = []
     first_end = last_end = 0
     offset = 0
     pieces = data.split(b"\n")
@@ -83,6 +85,7 @@ def check_lines(data: bytes, producers: int, count: int, prefixed: bool) -> tupl
                 continue
             name = prefix.group(1)
             if name == b"system":
+                system.append(raw)
                 continue
             content = raw[prefix.end() :]
         match = _LINE.match(content)
@@ -110,7 +113,7 @@ def check_lines(data: bytes, producers: int, count: int, prefixed: bool) -> tupl
             reordered += 1
         high[producer] = max(high[producer], seq)
     lost = sum(count - sum(seen[p]) for p in range(1, producers + 1))
-    return Check(received, lost, torn, reordered, duplicated), first_end, last_end
+    return Check(received, tuple(system), lost, torn, reordered, duplicated), first_end, last_end
 
 
 def collect(fd: int, count: int, producers: int) -> tuple[list[bytes], list[float]]:
@@ -157,7 +160,7 @@ def run_direct(count: int) -> Run:
     t0 = time.perf_counter()
     children = [
         subprocess.Popen(
-            [sys.executable, str(PRODUCER), str(p), str(count)],
+            [sys.executable, "-S", str(PRODUCER), str(p), str(count)],
             stdout=write_end,
             stdin=subprocess.DEVNULL,
             env=bench_env(),
