@@ -253,18 +253,6 @@ def test_restart_without_names_is_a_usage_error(project: Path, env: dict[str, st
 UP_PROCFILE = "web: echo web $PS up; exec sleep 300\nworker: exec sleep 300\n"
 
 
-def up_serves_control() -> bool:
-    """Whether `up` runs the control server yet; TODO(lead): drop this gate once it does."""
-    import supervise.runtime.supervisor as supervisor
-
-    return "ControlServer" in Path(supervisor.__file__).read_text(encoding="utf-8")
-
-
-needs_control = pytest.mark.skipif(
-    not up_serves_control(), reason="supervise up does not serve the control socket yet"
-)
-
-
 def start_up(project: Path, env: dict[str, str], *args: str) -> Child:
     """`supervise up` in `project`, with its output piped to the test."""
     process = subprocess.Popen(
@@ -328,7 +316,6 @@ def status_json(project: Path, env: dict[str, str], *names: str) -> dict[str, di
     return {item["name"]: item for item in json.loads(result.stdout)}
 
 
-@needs_control
 def test_up_status_shows_every_instance_with_its_pid(
     up: tuple[Child, dict[str, int]], up_project: Path, env: dict[str, str]
 ) -> None:
@@ -345,7 +332,6 @@ def test_up_status_shows_every_instance_with_its_pid(
     assert {cells[name][1] for name in cells} <= {"STARTING", "RUNNING"}
 
 
-@needs_control
 def test_up_restart_changes_the_pid_and_up_prints_it(
     up: tuple[Child, dict[str, int]], up_project: Path, env: dict[str, str]
 ) -> None:
@@ -362,7 +348,6 @@ def test_up_restart_changes_the_pid_and_up_prints_it(
     assert after["web.2"]["pid"] == pids["web.2"]
 
 
-@needs_control
 def test_up_stop_then_start_a_process_type(
     up: tuple[Child, dict[str, int]], up_project: Path, env: dict[str, str]
 ) -> None:
@@ -378,7 +363,6 @@ def test_up_stop_then_start_a_process_type(
     assert status_json(up_project, env, "worker")["worker.1"]["pid"] not in (None, pids["worker.1"])
 
 
-@needs_control
 def test_up_unknown_name_is_one_line_and_exit_2(
     up: tuple[Child, dict[str, int]], up_project: Path, env: dict[str, str]
 ) -> None:
@@ -388,7 +372,6 @@ def test_up_unknown_name_is_one_line_and_exit_2(
     assert '"wbe"' in result.stderr and "web" in result.stderr and "worker" in result.stderr
 
 
-@needs_control
 def test_second_up_in_the_same_project_is_refused_naming_the_first(
     up: tuple[Child, dict[str, int]], up_project: Path, env: dict[str, str]
 ) -> None:
@@ -402,7 +385,6 @@ def test_second_up_in_the_same_project_is_refused_naming_the_first(
     assert status_json(up_project, env)["web.1"]["state"] in ("STARTING", "RUNNING")
 
 
-@needs_control
 def test_socket_left_by_a_killed_up_does_not_block_the_next(up_project: Path, env: dict[str, str]) -> None:
     first = start_up(up_project, env)
     orphans = []
