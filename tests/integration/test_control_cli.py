@@ -7,9 +7,11 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,10 +127,13 @@ class Child:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    return clean_env(XDG_RUNTIME_DIR=str(runtime))
+def env() -> Iterator[dict[str, str]]:
+    """A private runtime dir short enough that the socket never falls back to the shared /tmp one."""
+    runtime = tempfile.mkdtemp(prefix="sv-", dir="/tmp")
+    try:
+        yield clean_env(XDG_RUNTIME_DIR=runtime)
+    finally:
+        shutil.rmtree(runtime)
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import stat
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -78,10 +80,13 @@ class FakeTarget:
 
 
 @pytest.fixture
-def environ(tmp_path: Path) -> dict[str, str]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    return {"XDG_RUNTIME_DIR": str(runtime)}
+def environ() -> Iterator[dict[str, str]]:
+    """A private runtime dir short enough that the socket never falls back to the shared /tmp one."""
+    runtime = tempfile.mkdtemp(prefix="sv-", dir="/tmp")
+    try:
+        yield {"XDG_RUNTIME_DIR": runtime}
+    finally:
+        shutil.rmtree(runtime)
 
 
 @pytest.fixture
@@ -255,9 +260,14 @@ def test_socket_is_private_to_the_user(root: Path, environ: dict[str, str]) -> N
     assert dir_mode == 0o700
 
 
-def test_close_removes_the_socket(root: Path, environ: dict[str, str]) -> None:
+def test_close_removes_the_socket_and_the_lock(root: Path, environ: dict[str, str]) -> None:
     path = serve(root, environ, lambda server: server.path)
-    assert not path.exists()
+    assert list(path.parent.iterdir()) == []
+
+
+def test_a_server_started_after_a_clean_close_takes_over(root: Path, environ: dict[str, str]) -> None:
+    serve(root, environ, lambda _: None)
+    assert serve(root, environ, lambda _: ask(root, environ, {"op": "hello"}))["pid"] == os.getpid()
 
 
 def test_stale_socket_nobody_listens_on_is_replaced(root: Path, environ: dict[str, str]) -> None:

@@ -14,8 +14,8 @@ Who owns the socket is decided by an flock on `<hash>.lock` next to it,
 which the kernel drops when `up` dies however it dies: a second `up` that
 cannot take the lock is refused (the lock file names the holder's pid), and
 one that can take it knows any socket left there is stale and replaces it,
-without waiting on anything. The server runs in `up`'s event loop; the
-client is a plain blocking socket with a timeout.
+without waiting on anything. A clean exit removes both files. The server
+runs in `up`'s event loop; the client is a plain blocking socket with a timeout.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class ControlServer:
             raise
 
     async def close(self) -> None:
-        """Stop serving, unlink the socket if it is still ours, and free the lock.
+        """Stop serving, unlink the socket if it is still ours, then the lock file, and free the lock.
 
         Requests still in progress are cancelled: `up` is shutting down anyway.
         """
@@ -195,6 +195,9 @@ class ControlServer:
         with contextlib.suppress(OSError):
             if os.stat(self.path).st_ino == self._inode:
                 os.unlink(self.path)
+        if self._lock_fd is not None:  # unlinked while held; the next `up` checks what it locked
+            with contextlib.suppress(OSError):
+                os.unlink(self.path.with_suffix(".lock"))
         self._unlock()
 
     def _unlock(self) -> None:
@@ -277,13 +280,18 @@ class ControlServer:
 
 def _take_lock(path: Path) -> int:
     """Hold `path` locked for the life of this process and write our pid into it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children (PEP 446)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).strip()
-        os.close(fd)
-        raise AlreadyRunningError(int(holder) if holder.isdigit() else None) from None
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children (PEP 446)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).strip()
+            os.close(fd)
+            raise AlreadyRunningError(int(holder) if holder.isdigit() else None) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)  # an exiting `up` unlinked the file we locked: lock the new one
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
