@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -66,7 +67,7 @@ def started(runner: Runner, entries: dict[str, str], pipe: bool = False) -> Iter
                 proc.stdout.close()
             errors = (root / "stderr.txt").read_text(errors="replace").strip()
             if proc.returncode not in (0, 130) and errors:
-                print(f"[{runner.name} stderr] {errors[-2000:]}", flush=True)
+                print(f"[{runner.name} stderr] {errors[-2000:]}", file=sys.stderr, flush=True)
 
 
 def _drain(stream: IO[bytes]) -> threading.Thread:

@@ -90,6 +90,9 @@ def run_throughput(results: report.Results, active: list[runners.Runner], args: 
                 run = throughput.run_runner(runner, args.lines)
                 check = run.check
                 log(f"  {_num(run.to_last)} s to the last line; {check.received} lines, {check.lost} lost")
+                if not check.received:
+                    what = f"{runner.name} delivered no line (exit code {run.exit_code})"
+                    results.notes.append(f"throughput run {turn + 1}: {what}.")
                 if check.lost or check.torn:
                     log(
                         "  its own lines: "

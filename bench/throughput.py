@@ -11,6 +11,7 @@ what its producer must have written.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import os
 import re
 import select
@@ -56,6 +57,7 @@ class Run:
     to_last: float | None
     first_to_last: float | None
     check: Check
+    exit_code: int | None = None  # the runner's, after the harness stopped it with SIGINT
 
 
 def producer_command(index: int, count: int) -> str:
@@ -184,4 +186,5 @@ def run_runner(runner: Runner, count: int) -> Run:
     with project.started(runner, entries, pipe=True) as run:
         assert run.proc.stdout is not None
         chunks, times = collect(run.proc.stdout.fileno(), count, PRODUCERS)
-    return measure(chunks, times, run.t0, count, prefixed=True)
+    result = measure(chunks, times, run.t0, count, prefixed=True)
+    return dataclasses.replace(result, exit_code=run.proc.returncode)
