@@ -9,10 +9,13 @@ that goes straight to the Printer, chunk by chunk.
 from __future__ import annotations
 
 import asyncio
+import collections
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
+from supervise.config.model import ProbeKind
 from supervise.plan import Instance
 from supervise.runtime import proctree
 from supervise.runtime.lifecycle import (
@@ -31,6 +34,9 @@ from supervise.runtime.lifecycle import (
     TimerFired,
 )
 from supervise.runtime.output import Printer
+
+if TYPE_CHECKING:
+    from supervise.runtime.probes import LogMatcher
 
 # After the leader exits, how long to wait for its pipe to reach EOF so its
 # last lines print before the "exited" line (a grandchild may hold the pipe).
@@ -70,6 +76,12 @@ class RunningInstance:
         self._pending_signal: int | None = None
         self._escapees: set[int] = set()
         self._spawn_task: asyncio.Task[None] | None = None
+        self._probe_task: asyncio.Task[None] | None = None
+        self.log_matcher: LogMatcher | None = None
+        """Set while a `log` readiness probe waits for its line; fed output chunks."""
+        self._log_tail = b""
+        self.recent: collections.deque[bytes] = collections.deque(maxlen=2)
+        """The last output chunks, for "not ready" reports: one reference per chunk, no per-line work."""
 
     def __repr__(self) -> str:
         state = self.lifecycle.state.value
@@ -84,9 +96,8 @@ class RunningInstance:
         """Feed one event to the lifecycle and carry out its actions."""
         for action in self.lifecycle.handle(event, self.clock()):
             self._do(action)
-        if self.lifecycle.state is State.RUNNING and not self.ready.is_set():
-            self.ready.set()
-            self.was_ready = True
+        if self.lifecycle.state is State.RUNNING and self.instance.ready is None and not self.ready.is_set():
+            self._became_ready()
         self.on_change(self)
 
     def _do(self, action: Action) -> None:
@@ -111,8 +122,44 @@ class RunningInstance:
             self._timer.cancel()
             self._timer = None
 
+    def _became_ready(self) -> None:
+        self.ready.set()
+        self.was_ready = True
+
+    async def _await_ready(self, since: float) -> None:
+        """Run the readiness probe for this spawn; cancelled when the process exits."""
+        from supervise.runtime.probes import wait_until_ready
+
+        probe = self.instance.ready
+        assert probe is not None
+        await wait_until_ready(probe, env=self.env, cwd=self.instance.cwd, log=self.log_matcher)
+        self.log_matcher = None
+        self.printer.system(f"{self.name} is ready ({probe.describe()}) after {self.clock() - since:.1f} s")
+        self._became_ready()
+        self.on_change(self)
+
+    def feed_output(self, data: bytes) -> None:
+        """Output of the current process: to the printer, and to a waiting log probe."""
+        self.printer.feed(self.name, data)
+        self.recent.append(data)
+        if self.log_matcher is not None:
+            head, _, tail = (self._log_tail + data).rpartition(b"\n")
+            self._log_tail = tail[-4096:]
+            if head:
+                self.log_matcher.feed(head.decode("utf-8", "replace"))
+
+    def last_lines(self, count: int = 5) -> list[str]:
+        """The instance's last few output lines (for a "not ready" report)."""
+        text = b"".join(self.recent).decode("utf-8", "replace")
+        return [line for line in text.splitlines() if line.strip()][-count:]
+
     async def _spawn(self) -> None:
         spec = self.instance.spec
+        probe = self.instance.ready
+        if probe is not None and probe.kind is ProbeKind.LOG:
+            from supervise.runtime.probes import LogMatcher
+
+            self.log_matcher, self._log_tail = LogMatcher(probe.target), b""
         try:
             transport, _protocol = await self._loop.subprocess_exec(
                 lambda: _PipeProtocol(self),
@@ -133,6 +180,8 @@ class RunningInstance:
         self.pid = self.pgid = transport.get_pid()
         self._escapees = set()
         self.handle(Spawned(self.pid))
+        if probe is not None and self.state is State.STARTING:
+            self._probe_task = self._loop.create_task(self._await_ready(self.clock()))
         if self._pending_signal is not None:
             signum, self._pending_signal = self._pending_signal, None
             self._signal(signum)
@@ -160,6 +209,9 @@ class RunningInstance:
         """The leader is gone: report it, and make sure its group follows."""
         self.pid = None
         self.ready.clear()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            self._probe_task = None
         stopping = self.state is State.STOPPING
         self.handle(Exited(returncode))
         if stopping:
@@ -205,7 +257,7 @@ class _PipeProtocol(asyncio.SubprocessProtocol):
         self._reported = False
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self.owner.printer.feed(self.owner.name, data)
+        self.owner.feed_output(data)
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         self.owner.printer.end(self.owner.name)

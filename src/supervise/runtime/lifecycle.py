@@ -156,7 +156,8 @@ class Lifecycle:
         self.expected = True
         """Whether the last end was expected: EXITED with a code in exitcodes, or STOPPED."""
         self._restart_after_stop = False
-        self._starts = 0
+        self.starts = 0
+        """Spawns so far: 0 until the first start."""
 
     def __repr__(self) -> str:
         return f"<Lifecycle {self.name} {self.state.value} failures={self.failures}>"
@@ -280,8 +281,8 @@ class Lifecycle:
 
     def _spawn(self) -> list[Action]:
         self._set(State.STARTING)
-        self._starts += 1
-        if self._starts > 1:
+        self.starts += 1
+        if self.starts > 1:
             self.restarts += 1
         return [Spawn()]
 

@@ -23,7 +23,7 @@ from supervise.options import CommonOptions
 from supervise.plan import Plan, dependency_order
 from supervise.runtime import proctree
 from supervise.runtime.instance import RunningInstance
-from supervise.runtime.lifecycle import Kill, Start, State, Stop
+from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
 from supervise.runtime.output import Printer, use_color
 
 if TYPE_CHECKING:
@@ -40,6 +40,8 @@ class UpOptions:
 
     abort_on_exit: bool = False
     timeout: float | None = None
+    then: str | None = None
+    ready_timeout: float | None = None
 
 
 def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
@@ -74,6 +76,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._crash: BaseException | None = None
         self._child_exited: asyncio.Event | None = None
+        self._watch_stop: asyncio.Event | None = None
 
     # -- running ------------------------------------------------------------------
 
@@ -105,8 +108,12 @@ class Supervisor:
             loop.call_later(self.options.timeout, self.handle_timeout)
         self.waiting = set(self.instances)
         control = await self._serve_control()
+        self._watch_stop = asyncio.Event()
         try:
             self._spawn_task(self._start_all())
+            self._spawn_task(self._watch())
+            if self.options.then is not None or self.options.ready_timeout is not None:
+                self._spawn_task(self._smoke())
             await self._finished.wait()
         finally:
             for signum in handlers:
@@ -142,13 +149,52 @@ class Supervisor:
         for process in dependency_order(self.plan.specs):
             self._spawn_task(self._start_type(process))
 
-    def _dependencies(self, running: RunningInstance) -> list[RunningInstance]:
+    async def _watch(self) -> None:
+        """One watcher for the run; each burst restarts the instances whose globs matched."""
+        from supervise.runtime.watch import Watcher, WatchTarget
+
+        targets = [WatchTarget(s.name, s.watch, s.watch_ignore) for s in self.plan.specs if s.watch]
+        if not targets:
+            return
+        assert self._watch_stop is not None
+        watcher = Watcher(self.plan.project.root, targets)
+        started = asyncio.Event()
+        announce = asyncio.ensure_future(started.wait())
+        announce.add_done_callback(
+            lambda f: None if f.cancelled() else self.printer.system(watcher.describe())
+        )
+        try:
+            async for batch in watcher.reloads(self._watch_stop, started=started):
+                for reload in batch:
+                    more = f" and {reload.count - 1} more" if reload.count > 1 else ""
+                    self.reload(reload.process, f"{reload.path}{more} changed")
+        except Exception as error:  # a watch limit or a vanished folder must not stop `up`
+            self.printer.system(f"file watching stopped: {error}")
+        finally:
+            announce.cancel()
+
+    async def _smoke(self) -> None:
+        from supervise.runtime.smoke import readiness_then
+
+        code = await readiness_then(self, self.options.then, self.options.ready_timeout)
+        if code >= 0:
+            self._begin_shutdown(code, quiet=True)
+
+    def reload(self, process: str, reason: str) -> None:
+        """Restart every instance of `process` (a reload, not a failure); held ones stay down."""
+        if self._stopping:
+            return
+        for running in self.instances.values():
+            if running.instance.process == process and running.name not in self.held | self.waiting:
+                running.handle(Restart(reason))
+
+    def dependencies(self, running: RunningInstance) -> list[RunningInstance]:
         deps = running.instance.spec.depends_on
         return [r for r in self.instances.values() if r.instance.process in deps]
 
     async def _start_type(self, process: str) -> None:
         instances = [r for r in self.instances.values() if r.instance.process == process]
-        for dependency in self._dependencies(instances[0]):
+        for dependency in self.dependencies(instances[0]):
             await dependency.ready.wait()
         if self._stopping:
             return
@@ -171,13 +217,13 @@ class Supervisor:
         if self._stopping:
             return
         started = [r for name, r in self.instances.items() if name not in self.waiting]
-        if self.held or not all(r.lifecycle.done for r in started):
+        if self.held or self.options.then is not None or not all(r.lifecycle.done for r in started):
             return
         # Whatever still waits can only start once a dependency is ready; if a
         # dependency has ended without ever being ready, it never will.
         for name in sorted(self.waiting):
             running = self.instances[name]
-            blocked = [d.name for d in self._dependencies(running) if d.lifecycle.done and not d.was_ready]
+            blocked = [d.name for d in self.dependencies(running) if d.lifecycle.done and not d.was_ready]
             if not blocked:
                 return
             self.printer.system(f"{name} was not started: {', '.join(blocked)} ended without being ready")
@@ -218,6 +264,8 @@ class Supervisor:
             return
         self._stopping = True
         self._exit_code = code
+        if self._watch_stop is not None:
+            self._watch_stop.set()
         if reason:
             self.printer.system(f"{reason} received, stopping")
         elif not quiet:
