@@ -96,6 +96,14 @@ def up(
         float | None,
         typer.Option("--timeout", metavar="S", help="Stop everything after S seconds; exit 124."),
     ] = None,
+    then: Annotated[
+        str | None,
+        typer.Option("--then", metavar="CMD", help="Once all are ready, run CMD, stop, exit with its code."),
+    ] = None,
+    ready_timeout: Annotated[
+        float | None,
+        typer.Option("--ready-timeout", metavar="S", help="Fail (exit 1) if not all ready within S seconds."),
+    ] = None,
     procfile: Procfile = None,
     root: Root = None,
     env_file: EnvFile = None,
@@ -107,7 +115,8 @@ def up(
     from supervise.runtime.supervisor import UpOptions, run_up
 
     common = _common(procfile, root, env_file, formation, port, no_color)
-    return run_up(common, names or [], UpOptions(abort_on_exit=abort_on_exit, timeout=timeout))
+    up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout)
+    return run_up(common, names or [], up_options)
 
 
 @app.command()
