@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import socket
@@ -268,6 +269,35 @@ def test_close_removes_the_socket_and_the_lock(root: Path, environ: dict[str, st
 def test_a_server_started_after_a_clean_close_takes_over(root: Path, environ: dict[str, str]) -> None:
     serve(root, environ, lambda _: None)
     assert serve(root, environ, lambda _: ask(root, environ, {"op": "hello"}))["pid"] == os.getpid()
+
+
+def test_request_in_flight_when_up_closes_gets_a_shutdown_answer(
+    root: Path, environ: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """`up` stopping while a restart waits: the client hears why, and nothing is logged."""
+
+    class Slow(FakeTarget):
+        async def restart(self, instances: Sequence[str]) -> None:
+            entered.set()
+            await asyncio.Event().wait()
+
+    async def main() -> str:
+        server = ControlServer(root, Slow(), environ=environ)
+        await server.start()
+
+        def client() -> str:
+            with pytest.raises(ControlError) as caught:
+                ask(root, environ, {"op": "restart", "names": ["web"]})
+            return str(caught.value)
+
+        answer = asyncio.ensure_future(asyncio.to_thread(client))
+        await asyncio.wait_for(entered.wait(), 5)
+        await asyncio.wait_for(server.close(), 5)
+        return await asyncio.wait_for(answer, 5)
+
+    entered = asyncio.Event()
+    assert asyncio.run(main()) == "supervise up is shutting down"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_stale_socket_nobody_listens_on_is_replaced(root: Path, environ: dict[str, str]) -> None:

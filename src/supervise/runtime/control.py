@@ -220,10 +220,15 @@ class ControlServer:
                 if not line.strip():
                     return
                 answer = await self.answer(line)
-            writer.write(json.dumps(answer).encode() + b"\n")
+            writer.write(_encode(answer))
             await writer.drain()
         except (OSError, asyncio.TimeoutError):
             pass  # the client went away or never asked; an action it started still completes
+        except asyncio.CancelledError:
+            # close() cancelled us: say so, and end normally (3.11's StreamReaderProtocol
+            # logs a traceback when it asks a cancelled handler task for its exception).
+            with contextlib.suppress(Exception):
+                writer.write(_encode(_error("supervise up is shutting down", 1)))
         finally:
             self._clients.discard(task)
             writer.close()
@@ -303,6 +308,10 @@ def _ok(**fields: Any) -> dict[str, Any]:
 
 def _error(message: str, exit_code: int) -> dict[str, Any]:
     return {"v": PROTOCOL, "ok": False, "error": message, "exit": exit_code}
+
+
+def _encode(answer: Mapping[str, Any]) -> bytes:
+    return json.dumps(answer).encode() + b"\n"
 
 
 def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Mapping[str, str]) -> Any:
