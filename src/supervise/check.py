@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from supervise.config.load import display_path
-from supervise.config.model import Autorestart, ProcessSpec
+from supervise.config.model import Autorestart, Probe, ProbeKind, ProcessSpec
+from supervise.errors import ConfigError
 from supervise.options import CommonOptions
 from supervise.plan import Instance, Plan
 
@@ -63,10 +64,46 @@ SHELL_WORDS = frozenset(
 def run_check(options: CommonOptions, names: Sequence[str]) -> int:
     """Print the plan to stdout and warnings to stderr; errors raise (exit 2)."""
     plan = options.load_plan(names)
+    check_probes(plan)
     sys.stdout.write(render_plan(plan))
     for warning in plan_warnings(plan, shutil.which):
         print(f"supervise: warning: {warning}", file=sys.stderr)
     return 0
+
+
+def check_probes(plan: Plan) -> None:
+    """An http/tcp target that cannot work once `$PORT` is expanded is a config error."""
+    for instance in plan.instances:
+        problem = probe_problem(instance.ready) if instance.ready else None
+        if problem and instance.ready:
+            key = f"tool.supervise.processes.{instance.process}.ready.{instance.ready.kind.value}"
+            raise ConfigError(problem, file=plan.project.source, key=key)
+
+
+def probe_problem(probe: Probe) -> str | None:
+    """Why an expanded http/tcp target cannot be probed (say, `$PROT` was a typo), or None."""
+    if probe.kind not in (ProbeKind.HTTP, ProbeKind.TCP):
+        return None
+    if probe.kind is ProbeKind.HTTP:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(probe.target)
+            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port that is not a number
+            ok = False
+        example = "http://127.0.0.1:$PORT/health"
+    else:  # the forms runtime/probes.py accepts: 5000, host:5000, [::1]:5000
+        text = probe.target.strip().removeprefix("tcp://")
+        if text.startswith("["):
+            _, _, rest = text.partition("]")
+            ok, port = rest.startswith(":"), rest[1:]
+        else:
+            host, _, port = text.rpartition(":")
+            ok = ":" not in host
+        ok = ok and port.isdigit() and 0 < int(port) < 65536
+        example = "127.0.0.1:$PORT"
+    return None if ok else f'cannot probe "{probe.target}": expected something like "{example}"'
 
 
 def render_plan(plan: Plan) -> str:
@@ -135,11 +172,16 @@ def plan_warnings(plan: Plan, which: Callable[..., str | None]) -> list[str]:
     for port, names in by_port.items():
         if len(names) > 1:
             warnings.append(f"PORT {port} is shared by {', '.join(names)}")
+        if port.isdigit() and int(port) > 65535:
+            warnings.append(f"PORT {port} of {', '.join(names)} is above 65535; lower the base (-p)")
     for spec in plan.specs:
+        instance = plan.instances_of(spec.name)[0]
+        if not instance.cwd.is_dir():
+            warnings.append(f'{spec.name}: directory "{spec.directory}" does not exist ({spec.origin})')
+            continue
         program = command_program(spec.command)
         if program is None:
             continue
-        instance = plan.instances_of(spec.name)[0]
         env = plan.environment(instance)
         if "/" in program:
             path = os.path.join(instance.cwd, program)

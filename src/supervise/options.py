@@ -26,10 +26,11 @@ class CommonOptions:
     port: int | None = None
     no_color: bool = False
 
-    def load_project(self) -> Project:
+    def load_project(self, allow_empty: bool = False) -> Project:
+        """The validated configuration; `allow_empty`: no source is an empty project."""
         from supervise.config.load import load_project
 
-        return load_project(self.procfile, self.root, self.env_files)
+        return load_project(self.procfile, self.root, self.env_files, allow_empty=allow_empty)
 
     def load_plan(
         self,
@@ -42,13 +43,15 @@ class CommonOptions:
         from supervise.config.load import display_path
 
         project = project or self.load_project()
-        file_env = read_env_files([(p, display_path(p)) for p in project.env_files])
+        caller_env = dict(os.environ) if caller_env is None else caller_env
+        # `${VAR}` in env files sees the same caller environment the plan is built on.
+        file_env = read_env_files([(p, display_path(p)) for p in project.env_files], caller_env)
         return build_plan(
             project,
             names=names,
             formation=parse_formation(self.formation or ""),
             port_base=self.port,
-            caller_env=dict(os.environ) if caller_env is None else caller_env,
+            caller_env=caller_env,
             file_env=file_env,
         )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
+from supervise.config.convert import MAX_INSTANCES
 from supervise.config.model import Probe, ProbeKind, ProcessSpec, Project
 from supervise.errors import UsageError
 
@@ -88,7 +89,10 @@ def parse_formation(text: str) -> dict[str, int]:
             raise UsageError(
                 f'--formation: expected NAME=COUNT (e.g. "web=2,worker=0"), got "{item.strip()}"'
             )
-        counts[match.group(1)] = int(match.group(2))
+        count = int(match.group(2))
+        if count > MAX_INSTANCES:
+            raise UsageError(f'--formation: "{item.strip()}": at most {MAX_INSTANCES} instances per process')
+        counts[match.group(1)] = count
     return counts
 
 
@@ -111,6 +115,8 @@ def build_plan(
     file_env = file_env or {}
     formation = dict(formation or {})
     _check_formation(project, formation)
+    if port_base is not None and not 1 <= port_base <= 65535:
+        raise UsageError(f"--port {port_base}: expected a port number from 1 to 65535")
     selected = select(project, names)
     base = project.port_base if port_base is None else port_base
     instances = []

@@ -1,46 +1,69 @@
-"""Env files, read with python-dotenv's own parser (imported here only)."""
+"""Env files, read with python-dotenv's own parser (imported here only).
+
+We use python-dotenv's grammar (quotes, `export`, comments, multi-line
+values) but resolve `${VAR}` ourselves for two reasons the contract gives:
+single-quoted values stay literal (python-dotenv expands them too), and a
+later file can use what an earlier one set, as if they were loaded in turn.
+"""
 
 from __future__ import annotations
 
 import io
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from supervise.errors import ConfigError
 
+SINGLE_QUOTED = re.compile(r"\s*(?:export[^\S\r\n]+)?(?:'[^']+'|[^=#\s]+)[^\S\r\n]*=[^\S\r\n]*'")
+"""A binding whose value starts with `'`: python-dotenv's own key and `=` rules."""
 
-def read_env_file(path: Path, display: str) -> dict[str, str]:
-    """Values of one env file, `${VAR}` expanded as python-dotenv does.
 
-    A line python-dotenv cannot parse is an error naming `display:line`, where
+def read_env_file(path: Path, display: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Values of one env file, `${VAR}` expanded from `environ` and earlier lines.
+
+    `environ` defaults to the real environment, as python-dotenv's is. A line
+    python-dotenv cannot parse is an error naming `display:line`, where
     python-dotenv alone would only log a warning and drop it. A key given with
     no `=` (declared, not set) is left out, as `load_dotenv` does.
     """
-    from dotenv import dotenv_values
     from dotenv.parser import parse_stream
+    from dotenv.variables import parse_variables
 
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError("env file not found", file=display) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not an env file", file=display) from None
     except UnicodeDecodeError:
         raise ConfigError("env file is not UTF-8 text", file=display) from None
     except OSError as error:
         raise ConfigError(f"cannot read env file: {error.strerror}", file=display) from None
-    for binding in parse_stream(io.StringIO(text)):
+    scope: dict[str, str] = dict(os.environ if environ is None else environ)
+    values: dict[str, str] = {}
+    for binding in parse_stream(io.StringIO(text.removeprefix("\ufeff"))):
         if binding.error:
-            line = binding.original.string.strip().splitlines()[0] if binding.original.string.strip() else ""
-            raise ConfigError(
-                f'cannot parse "{line[:60]}" (expected KEY=value)',
-                file=display,
-                line=binding.original.line,
-            )
-    values = dotenv_values(stream=io.StringIO(text))
-    return {key: value for key, value in values.items() if value is not None}
+            # The binding starts at the blank lines before it: count them in.
+            original = binding.original.string
+            blank = original[: len(original) - len(original.lstrip())]
+            line = binding.original.line + len(re.findall(r"\r\n|\r|\n", blank))
+            shown = original.strip().splitlines()[0][:60] if original.strip() else ""
+            raise ConfigError(f'cannot parse "{shown}" (expected KEY=value)', file=display, line=line)
+        if binding.key is None or binding.value is None:
+            continue
+        value = binding.value
+        if not SINGLE_QUOTED.match(binding.original.string):
+            value = "".join(atom.resolve(scope) for atom in parse_variables(value))
+        values[binding.key] = scope[binding.key] = value
+    return values
 
 
-def read_env_files(paths: list[tuple[Path, str]]) -> dict[str, str]:
-    """Several env files merged in order; later files win."""
+def read_env_files(paths: list[tuple[Path, str]], environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Several env files merged in order; later files win and see earlier values."""
+    base = dict(os.environ if environ is None else environ)
     merged: dict[str, str] = {}
     for path, display in paths:
-        merged.update(read_env_file(path, display))
+        merged.update(read_env_file(path, display, {**base, **merged}))
     return merged

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from supervise.config.convert import show
 from supervise.config.model import DEFAULT_PORT_BASE, ProcessSpec, Project
 from supervise.config.procfile import parse_procfile
 from supervise.config.pyproject import PREFIX, Settings, check_references, parse_settings
@@ -47,15 +48,21 @@ def load_project(
     root: str | None = None,
     env_files: Sequence[str] = (),
     cwd: Path | None = None,
+    allow_empty: bool = False,
 ) -> Project:
-    """Read and validate the project's configuration; see the module docstring."""
+    """Read and validate the project's configuration; see the module docstring.
+
+    With `allow_empty` (for `run -- CMD`), a folder with no configuration at all
+    is a project with no processes instead of an error; its env files still apply.
+    """
     cwd = cwd or Path.cwd()
     project_root = find_root(procfile, root, cwd)
     settings = Settings()
     if procfile is not None:
-        source_path = (cwd / procfile).resolve()
         source = procfile
-        specs = _read_procfile(source_path, source)
+        if not (cwd / procfile).exists():
+            raise UsageError(f"--procfile {procfile}: no such file")
+        specs = _read_procfile((cwd / procfile).resolve(), source, required=True)
     else:
         pyproject = project_root / "pyproject.toml"
         table = read_tool_table(pyproject, display_path(pyproject, cwd))
@@ -63,16 +70,22 @@ def load_project(
             source = display_path(pyproject, cwd)
             settings = parse_settings(table, source)
             specs = _merge(settings, project_root, source, cwd)
+            if not specs:
+                raise ConfigError(
+                    "defines no processes; add [tool.supervise.processes.NAME] tables with a command",
+                    file=source,
+                    key=PREFIX,
+                )
         elif (project_root / "Procfile").is_file():
             source = display_path(project_root / "Procfile", cwd)
-            specs = _read_procfile(project_root / "Procfile", source)
+            specs = _read_procfile(project_root / "Procfile", source, required=True)
+        elif allow_empty:
+            source, specs = "", []
         else:
             raise UsageError(
                 f"no Procfile and no [tool.supervise] in pyproject.toml in {project_root}; "
                 "create a Procfile (lines of `name: command`) or pass -f PATH"
             )
-    if not specs:
-        raise ConfigError("defines no processes", file=source)
     if settings.stop_timeout is not None:
         # The project-wide default reaches Procfile entries the TOML never names.
         named = {options.spec.name for options in settings.processes}
@@ -95,30 +108,42 @@ def read_tool_table(path: Path, display: str) -> Mapping[str, Any] | None:
     """`[tool.supervise]` from pyproject.toml, or None when there is none."""
     if not path.is_file():
         return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", file=display) from None
+    except OSError as error:
+        raise UsageError(f"{display}: cannot read: {error.strerror}") from None
+    tool = parse_toml(text, display).get("tool", {})
+    table = tool.get("supervise") if isinstance(tool, dict) else None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"expected a table, got {show(table)}", file=display, key=PREFIX)
+    return table
+
+
+def parse_toml(text: str, display: str) -> dict[str, Any]:
+    """TOML text as data (stdlib parser); a syntax error names `display:LINE`."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=display) from None
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        text = str(error)
-        match = re.search(r"\(at line (\d+), column \d+\)", text)
-        line = int(match.group(1)) if match else None
-        message = text[: match.start()].strip() if match else text
-        raise ConfigError(f"invalid TOML: {message}", file=display, line=line) from None
-    tool = data.get("tool", {})
-    table = tool.get("supervise") if isinstance(tool, dict) else None
-    if table is None:
-        return None
-    if not isinstance(table, dict):
-        raise ConfigError("expected a table", file=display, key=PREFIX)
-    return table
+        message = str(error)
+        line: int | None = None
+        match = re.search(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document\)", message)
+        if match:
+            line = int(match.group(1)) if match.group(1) else text.count("\n") + 1
+            message = message[: match.start()] + message[match.end() :]
+        raise ConfigError(f"invalid TOML: {message.strip()}", file=display, line=line) from None
+    return data
 
 
-def _read_procfile(path: Path, display: str) -> list[ProcessSpec]:
+def _read_procfile(path: Path, display: str, required: bool = False) -> list[ProcessSpec]:
+    """The Procfile's entries; `required`: it is the only source, so it must define some."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -129,7 +154,10 @@ def _read_procfile(path: Path, display: str) -> list[ProcessSpec]:
         raise ConfigError("not UTF-8 text", file=display) from None
     except OSError as error:
         raise UsageError(f"{display}: cannot read: {error.strerror}") from None
-    return parse_procfile(text, display)
+    specs = parse_procfile(text, display)
+    if required and not specs:
+        raise ConfigError("defines no processes; add lines of `name: command`", file=display)
+    return specs
 
 
 def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[ProcessSpec]:
@@ -176,7 +204,8 @@ def _env_files(
         for name in given:
             path = (cwd / name).resolve()
             if not path.is_file():
-                raise UsageError(f"--env-file {name}: no such file")
+                problem = "is a directory" if path.is_dir() else "no such file"
+                raise UsageError(f"--env-file {name}: {problem}")
             paths.append(path)
         return tuple(paths)
     if settings.env_files is not None:

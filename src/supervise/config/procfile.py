@@ -8,13 +8,16 @@ from supervise.config.model import ProcessSpec
 from supervise.errors import ConfigError
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")
+LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 def parse_procfile(text: str, filename: str = "Procfile") -> list[ProcessSpec]:
     """Parse Procfile text; every problem names `filename` and the line number."""
     specs: list[ProcessSpec] = []
     first_line: dict[str, int] = {}
-    for number, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
+    # Line ends are \n, \r\n or \r, as editors count them; str.splitlines would also
+    # split on form feeds and Unicode separators and shift the line numbers after them.
+    for number, raw in enumerate(LINE_END.split(text.removeprefix("\ufeff")), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -26,6 +29,8 @@ def parse_procfile(text: str, filename: str = "Procfile") -> list[ProcessSpec]:
 
         if not colon:
             raise error(f'expected "name: command", got "{_clip(line)}"')
+        if not name:
+            raise error('missing process name before ":"')
         if not NAME.fullmatch(name):
             raise error(f'invalid process name "{_clip(name)}": use letters, digits, "_" and "-"')
         if not command:

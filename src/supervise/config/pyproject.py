@@ -1,137 +1,41 @@
 """`[tool.supervise]` mapping -> validated settings and process options.
 
-Each option has one small converter that returns a typed value or raises
-`Invalid`; `TableReader` adds the TOML key path, so every message reads
+Each option has one small converter (`convert.py`) that returns a typed value
+or raises `Invalid`; `TableReader` adds the TOML key path, so every message reads
 `pyproject.toml: tool.supervise.processes.web.startsecs: expected ...`.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from supervise.config.model import (
-    Autorestart,
-    Backoff,
-    Probe,
-    ProbeKind,
-    ProcessSpec,
-    RestartPolicy,
-    signal_name,
+from supervise.config.convert import (
+    Invalid,
+    key_path,
+    show,
+    to_autorestart,
+    to_bool,
+    to_env_value,
+    to_exitcodes,
+    to_instances,
+    to_nonempty_str,
+    to_nonneg_int,
+    to_nonneg_number,
+    to_port,
+    to_positive_number,
+    to_signal,
+    to_str_list,
 )
+from supervise.config.model import Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy
 from supervise.config.procfile import NAME
 from supervise.errors import ConfigError
 
 T = TypeVar("T")
 PREFIX = "tool.supervise"
-
-
-class Invalid(Exception):
-    """A converter's complaint about a value; the reader adds where it was."""
-
-
-def show(value: object) -> str:
-    """A value as the user wrote it in TOML, for messages."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-# -- converters: value -> typed value, or Invalid ---------------------------
-
-
-def to_str(value: object) -> str:
-    if not isinstance(value, str):
-        raise Invalid(f"expected a string, got {show(value)}")
-    return value
-
-
-def to_nonempty_str(value: object) -> str:
-    text = to_str(value)
-    if not text.strip():
-        raise Invalid("expected a non-empty string")
-    return text
-
-
-def to_bool(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid(f"expected true or false, got {show(value)}")
-    return value
-
-
-def to_nonneg_number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise Invalid(f"expected a non-negative number, got {show(value)}")
-    return float(value)
-
-
-def to_positive_number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise Invalid(f"expected a positive number, got {show(value)}")
-    return float(value)
-
-
-def to_nonneg_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Invalid(f"expected a non-negative integer, got {show(value)}")
-    return value
-
-
-def to_port(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise Invalid(f"expected a port number from 1 to 65535, got {show(value)}")
-    return value
-
-
-def to_str_list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise Invalid(f"expected a list of strings, got {show(value)}")
-    return tuple(value)
-
-
-def to_autorestart(value: object) -> Autorestart:
-    if isinstance(value, bool):
-        return Autorestart.ALWAYS if value else Autorestart.NEVER
-    if isinstance(value, str) and value.lower() in {"true", "false", "unexpected"}:
-        return Autorestart(value.lower())
-    raise Invalid(f'expected true, false or "unexpected", got {show(value)}')
-
-
-def to_exitcodes(value: object) -> tuple[int, ...]:
-    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(items, list)
-        or not items
-        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in items)
-    ):
-        raise Invalid(f"expected a list of exit codes from 0 to 255, got {show(value)}")
-    return tuple(items)
-
-
-def to_signal(value: object) -> str:
-    name = signal_name(value) if isinstance(value, str) else None
-    if name is None:
-        raise Invalid(f'expected a signal name such as "TERM", "INT" or "HUP", got {show(value)}')
-    return name
-
-
-def to_env_value(value: object) -> str:
-    # Numbers are accepted because `PORT = 8000` is what people write; the
-    # value is still literal text, never expanded.
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise Invalid(f"expected a string, got {show(value)}")
-    return str(value)
 
 
 # -- the reader: tables with key paths ---------------------------------------
@@ -158,7 +62,7 @@ class TableReader:
                 raise self.error(key, f"unknown key; expected one of: {', '.join(self.allowed)}")
 
     def error(self, key: str | None, message: str) -> ConfigError:
-        path = f"{self.path}.{key}" if key else self.path
+        path = f"{self.path}.{key_path(key)}" if key else self.path
         return ConfigError(message, file=self.filename, key=path)
 
     def get(self, key: str, convert: Callable[[object], T], default: T) -> T:
@@ -173,7 +77,7 @@ class TableReader:
         value = self.table.get(key, {})
         if not isinstance(value, dict):
             raise self.error(key, f"expected a table, got {show(value)}")
-        return TableReader(value, f"{self.path}.{key}", self.filename, allowed)
+        return TableReader(value, f"{self.path}.{key_path(key)}", self.filename, allowed)
 
 
 # -- the schema ----------------------------------------------------------------
@@ -227,7 +131,7 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
     processes_table = top.sub("processes", None)
     processes = []
     for name, value in processes_table.table.items():
-        path = f"{PREFIX}.processes.{name}"
+        path = f"{PREFIX}.processes.{key_path(name)}"
         if not NAME.fullmatch(name):
             raise ConfigError(
                 'invalid process name: use letters, digits, "_" and "-"', file=filename, key=path
@@ -276,7 +180,7 @@ def _parse_process(name: str, r: TableReader, stop_timeout: float | None) -> Pro
         command=r.get("command", to_nonempty_str, ""),
         directory=r.get("directory", to_nonempty_str, defaults.directory),
         env=MappingProxyType(env_values),
-        concurrency=r.get("concurrency", to_nonneg_int, defaults.concurrency),
+        concurrency=r.get("concurrency", to_instances, defaults.concurrency),
         autostart=r.get("autostart", to_bool, defaults.autostart),
         restart=policy,
         stopsignal=r.get("stopsignal", to_signal, defaults.stopsignal),
@@ -312,7 +216,8 @@ def _parse_probe(r: TableReader) -> Probe:
     p = r.sub("ready", (*PROBE_KINDS, "interval", "timeout"))
     kinds = [kind for kind in PROBE_KINDS if kind in p.table]
     if len(kinds) != 1:
-        raise r.error("ready", f"expected exactly one of {', '.join(PROBE_KINDS)}")
+        given = f", got {' and '.join(kinds)}" if kinds else ""
+        raise r.error("ready", f"expected exactly one of {', '.join(PROBE_KINDS)}{given}")
     kind = ProbeKind(kinds[0])
     target = p.get(kind.value, to_nonempty_str, "")
     if kind is ProbeKind.LOG:
@@ -348,7 +253,7 @@ def check_references(
                     key=f"{PREFIX}.processes.{spec.name}.depends_on",
                 )
     for group, members in groups.items():
-        key = f"{PREFIX}.groups.{group}"
+        key = f"{PREFIX}.groups.{key_path(group)}"
         if group in names:
             raise ConfigError(f'"{group}" is already a process name', file=filename, key=key)
         for member in members:

@@ -7,6 +7,7 @@ pass on SIGTERM and SIGHUP, then exit with its code, or 128+N for signal N.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import sys
@@ -20,14 +21,19 @@ IGNORED = (signal.SIGINT, signal.SIGQUIT)
 
 
 def run_oneshot(options: CommonOptions, argv: Sequence[str]) -> int:
-    """Run `argv`, or the command of process `argv[0]` when it names one."""
-    project = options.load_project()
+    """Run `argv`, or the command of process `argv[0]` when it names one.
+
+    A folder with no Procfile or [tool.supervise] still runs `argv`, with its
+    env files, as `honcho run` does.
+    """
+    project = options.load_project(allow_empty=True)
     if len(argv) == 1 and argv[0] in project.names:
-        plan = options.load_plan([argv[0]], project=project)
-        instances = plan.instances_of(argv[0])
-        if instances:
-            env = plan.environment(instances[0])
-            return run_foreground(["/bin/sh", "-c", instances[0].command], env, str(instances[0].cwd))
+        # Instance 1 even when the formation or `concurrency` says 0.
+        single = dataclasses.replace(options, formation=f"{argv[0]}=1")
+        plan = single.load_plan([argv[0]], project=project)
+        instance = plan.instances_of(argv[0])[0]
+        command = ["/bin/sh", "-c", instance.command]
+        return run_foreground(command, plan.environment(instance), str(instance.cwd))
     plan = options.load_plan([], project=project)
     return run_foreground(list(argv), plan.command_environment(), None)
 

@@ -1,0 +1,130 @@
+"""Converters for `[tool.supervise]` values: each returns a typed value or raises `Invalid`.
+
+Like supervisord's `datatypes.py`: one small function per option type, one
+input shape in, one typed value out. `pyproject.py` adds the key path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from supervise.config.model import Autorestart, signal_name
+
+MAX_INSTANCES = 1000
+"""More instances of one process than any dev machine runs; a typo such as
+`web=20000000` is an error instead of a hang."""
+
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def key_path(*parts: str) -> str:
+    """TOML keys joined with dots, quoting the ones that are not bare (`env."a b"`)."""
+    return ".".join(part if BARE_KEY.fullmatch(part) else json.dumps(part) for part in parts)
+
+
+class Invalid(Exception):
+    """A converter's complaint about a value; the reader adds where it was."""
+
+
+def show(value: object) -> str:
+    """A value as the user wrote it in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def to_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"expected a string, got {show(value)}")
+    return value
+
+
+def to_nonempty_str(value: object) -> str:
+    text = to_str(value)
+    if not text.strip():
+        raise Invalid("expected a non-empty string")
+    return text
+
+
+def to_bool(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"expected true or false, got {show(value)}")
+    return value
+
+
+def to_nonneg_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise Invalid(f"expected a non-negative number, got {show(value)}")
+    return float(value)
+
+
+def to_positive_number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise Invalid(f"expected a positive number, got {show(value)}")
+    return float(value)
+
+
+def to_nonneg_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid(f"expected a non-negative integer, got {show(value)}")
+    return value
+
+
+def to_instances(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INSTANCES:
+        raise Invalid(f"expected a number of instances from 0 to {MAX_INSTANCES}, got {show(value)}")
+    return value
+
+
+def to_port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise Invalid(f"expected a port number from 1 to 65535, got {show(value)}")
+    return value
+
+
+def to_str_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise Invalid(f"expected a list of strings, got {show(value)}")
+    return tuple(value)
+
+
+def to_autorestart(value: object) -> Autorestart:
+    if isinstance(value, bool):
+        return Autorestart.ALWAYS if value else Autorestart.NEVER
+    if isinstance(value, str) and value.lower() in {"true", "false", "unexpected"}:
+        return Autorestart(value.lower())
+    raise Invalid(f'expected true, false or "unexpected", got {show(value)}')
+
+
+def to_exitcodes(value: object) -> tuple[int, ...]:
+    items = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if (
+        not isinstance(items, list)
+        or not items
+        or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in items)
+    ):
+        raise Invalid(f"expected a list of exit codes from 0 to 255, got {show(value)}")
+    return tuple(items)
+
+
+def to_signal(value: object) -> str:
+    name = signal_name(value) if isinstance(value, str) else None
+    if name is None:
+        raise Invalid(f'expected a signal name such as "TERM", "INT" or "HUP", got {show(value)}')
+    return name
+
+
+def to_env_value(value: object) -> str:
+    # Numbers are accepted because `PORT = 8000` is what people write; the
+    # value is still literal text, never expanded.
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise Invalid(f"expected a string, got {show(value)}")
+    return str(value)
