@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 SUPERVISE = shutil.which("supervise") or ""
+
+# A private, short runtime dir for the control sockets of the `up`s tests start,
+# so they neither meet a developer's real `up` nor leave files in /tmp.
+RUNTIME_DIR = tempfile.mkdtemp(prefix="sv-", dir="/tmp")
+os.chmod(RUNTIME_DIR, 0o700)
+atexit.register(shutil.rmtree, RUNTIME_DIR, True)
 
 
 def supervise_argv() -> list[str]:
@@ -33,6 +41,7 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> Path:
 def clean_env(**extra: str) -> dict[str, str]:
     """The test's environment without color or supervise variables leaking in."""
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "PORT", "PS")}
+    env["XDG_RUNTIME_DIR"] = RUNTIME_DIR
     env.update(extra)
     return env
 

@@ -57,10 +57,13 @@ class SupervisorTarget:
             else:
                 matches = [n for n, r in instances.items() if r.instance.process == name]
             if not matches:
-                known = ", ".join(instances)
+                processes = ", ".join(spec.name for spec in plan.specs)
                 groups = ", ".join(plan.project.groups)
                 extra = f"; groups: {groups}" if groups else ""
-                raise UsageError(f'unknown instance, process or group "{name}"; instances: {known}{extra}')
+                raise UsageError(
+                    f'unknown instance, process or group "{name}"; '
+                    f"instances: {', '.join(instances)}; processes: {processes}{extra}"
+                )
             found.extend(m for m in matches if m not in found)
         return found
 
