@@ -255,7 +255,13 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except SuperviseError as error:
         _fail(str(error), error.exit_code)
     except typer.TyperException as error:  # click's usage errors: one line, not three
-        message = error.format_message() if hasattr(error, "format_message") else str(error)
+        ctx = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help(), file=sys.stderr)  # bare `supervise`: the help, exit 2 as click does
+            sys.exit(2)
+        message = error.format_message()
+        if ctx is not None:
+            message = f'{message.rstrip(".")} (see "{ctx.command_path} --help")'
         _fail(message, getattr(error, "exit_code", 2))
     except typer.Abort:
         _fail("aborted", 1)
@@ -269,5 +275,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"supervise: {message}", file=sys.stderr)
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"supervise: {one_line}", file=sys.stderr)
     sys.exit(code)
