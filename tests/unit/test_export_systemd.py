@@ -392,3 +392,9 @@ def test_specifiers_and_dollars_in_user_and_paths_are_escaped(tmp_path: Path) ->
     unit = render(make_plan(root, ProcessSpec(name="w", command="w")), ExportOptions(app="app", user="%u"))
     text = unit["app-w-1.service"]
     assert f"WorkingDirectory={tmp_path}/100%%\n" in text and "User=%%u\n" in text
+
+
+def test_stop_timeout_0_kills_at_once_rather_than_never(tmp_path: Path) -> None:
+    spec = ProcessSpec(name="w", command="w", stop_timeout=0)
+    unit = read_unit(render(make_plan(tmp_path, spec), ExportOptions(app="app"))["app-w-1.service"])
+    assert unit["TimeoutStopSec"] == ["1ms"]

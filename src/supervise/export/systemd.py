@@ -185,7 +185,8 @@ def _service(plan: Plan, app: str, instance: Instance, options: ExportOptions) -
     lines += [
         "KillMode=control-group",
         f"KillSignal=SIG{spec.stopsignal}",
-        f"TimeoutStopSec={seconds(spec.stop_timeout)}",
+        # systemd reads TimeoutStopSec=0 as "never SIGKILL"; supervise's 0 means at once.
+        f"TimeoutStopSec={seconds(max(spec.stop_timeout, 0.001))}",
         f"SyslogIdentifier={name.removesuffix('.service')}",
     ]
     if options.log_dir is not None:
