@@ -61,8 +61,9 @@ def ini_problem(text: str) -> str | None:
         return "a line break"
     if text != text.strip():
         return "whitespace at an end"
-    if _comment_start(text) is not None:
-        return f'"{text[_comment_start(text) or 0]}" after whitespace (starts a comment)'
+    comment = _comment_start(text)
+    if comment is not None:
+        return f'"{text[comment]}" after whitespace (starts a comment)'
     if "%(here)s" in text:
         return '"%(here)s" (replaced by supervisord)'
     return None
