@@ -88,17 +88,24 @@ def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
         checks[name] = " / ".join(str(n) for n in worst)
     sup = runs.get("supervise", [])
     clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
-    n = max((len(rs) for rs in runs.values()), default=0)
+    counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
+    lines = max((r.check.received + r.check.lost for rs in runs.values() for r in rs), default=0)
+    cpu = {}
+    for name, rs in runs.items():
+        seconds = _median([r.runner_cpu for r in rs])
+        per_line = f" ({seconds / lines * 1e6:.2f} µs/line)" if seconds is not None and lines else ""
+        cpu[name] = _num(seconds) + per_line if name != "direct" else NA
     return [
         Row(
             "throughput",
-            f"exec → last line, s (median of ≤{n} runs)",
+            f"exec → last line, s (median of runs: {counts})",
             cells,
             _times(slowdown, "direct"),
             f"≤ 1.5{X} direct",
             _holds(slowdown, 1.5),
         ),
         Row("throughput", "first → last line, s", {k: _num(v) for k, v in spread.items()}),
+        Row("throughput", f"runner CPU for the {lines:,} lines, s", cpu),
         Row("throughput", "lines lost / torn / reordered / duplicated", checks, NA, "0 lost, 0 torn", clean),
     ]
 

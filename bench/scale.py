@@ -1,7 +1,7 @@
 """Scenario 4, scale: 200 x `sleep 1000`; start time, the runner's memory, SIGINT -> exit, survivors.
 
 "All running" is the moment 200 `sleep` processes are found below the runner
-(the clock starts just before exec). Memory is the PSS of the runner's own
+(the clock starts just before exec; /proc is scanned every 50 ms). Memory is the PSS of the runner's own
 processes (itself and its helpers in its session: honcho forks one
 multiprocessing worker per child, and they count as honcho's). After SIGINT,
 survivors are the supervised processes still alive 0.2 s after the runner
@@ -25,6 +25,7 @@ COUNT = 200
 SETTLE = 2.0  # past supervise's default startsecs (1 s)
 GRACE = 0.2  # a process still alive this long after its runner exited has survived it
 START_TIMEOUT = 120.0
+POLL = 0.05  # a scan of /proc costs a few ms with 600 processes: poll gently, the runner needs the CPU
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def measure_direct(count: int = COUNT) -> Scale:
         for _ in range(count)
     ]
     me = os.getpid()
-    took = project.wait_until(lambda: procs.count_supervised(me, "sleep") >= count, START_TIMEOUT)
+    took = project.wait_until(lambda: procs.count_supervised(me, "sleep") >= count, START_TIMEOUT, POLL)
     all_running = None if took is None else time.perf_counter() - t0
     for child in children:
         child.send_signal(signal.SIGKILL)
@@ -67,7 +68,7 @@ def measure_direct(count: int = COUNT) -> Scale:
 def measure_runner(runner: Runner, count: int = COUNT) -> Scale:
     with project.started(runner, entries(count)) as run:
         pid = run.proc.pid
-        took = project.wait_until(lambda: procs.count_supervised(pid, "sleep") >= count, START_TIMEOUT)
+        took = project.wait_until(lambda: procs.count_supervised(pid, "sleep") >= count, START_TIMEOUT, POLL)
         if took is None:
             return Scale(None)
         all_running = time.perf_counter() - run.t0

@@ -58,6 +58,7 @@ class Run:
     first_to_last: float | None
     check: Check
     exit_code: int | None = None  # the runner's, after the harness stopped it with SIGINT
+    runner_cpu: float | None = None  # CPU seconds of the runner's own processes, start to last line
 
 
 def producer_command(index: int, count: int) -> str:
@@ -186,5 +187,6 @@ def run_runner(runner: Runner, count: int) -> Run:
     with project.started(runner, entries, pipe=True) as run:
         assert run.proc.stdout is not None
         chunks, times = collect(run.proc.stdout.fileno(), count, PRODUCERS)
+        cpu = procs.cpu_seconds(procs.own_processes(run.proc.pid))  # utime + stime count exited threads too
     result = measure(chunks, times, run.t0, count, prefixed=True)
-    return dataclasses.replace(result, exit_code=run.proc.returncode)
+    return dataclasses.replace(result, exit_code=run.proc.returncode, runner_cpu=cpu)
