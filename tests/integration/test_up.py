@@ -304,3 +304,18 @@ def test_double_forked_daemon_is_swept_when_its_parent_already_exited(make_proje
         up.signal(signal.SIGTERM)
         assert up.finish() == 143
         assert wait_gone([daemon]) == [], up.output
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the subreaper is Linux only")
+def test_orphan_zombies_are_reaped_while_up_runs(make_project: MakeProject) -> None:
+    procfile = "parent: (sleep 0.2 & echo orphan $!) ; echo parent up; exec sleep 300\n"
+    root = project(make_project, procfile)
+    with UpProcess([], root) as up:
+        orphan = int(up.wait_for(r"\| orphan (\d+)").group(1))
+        up.wait_for(r"\| parent up")
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{orphan}") and time.monotonic() < deadline:
+            time.sleep(0.05)  # the orphan is up's child now: nothing else to wait on from here
+        assert not os.path.exists(f"/proc/{orphan}"), "the orphan's zombie was not collected"
+        up.signal(signal.SIGINT)
+        assert up.finish() == 130

@@ -200,7 +200,7 @@ class RunningInstance:
         pgid = self.pid
         table = self.process_table or proctree.process_table()
         self.process_table = None
-        self._escapees |= {pid for pid in proctree.descendants(table, self.pid) if table[pid][1] != pgid}
+        self._escapees |= {pid for pid in proctree.descendants(table, self.pid) if table[pid].pgid != pgid}
         proctree.killpg_quietly(pgid, signum)
         for pid in self._escapees:
             proctree.kill_quietly(pid, signum)

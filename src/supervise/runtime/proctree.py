@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterable
+from typing import NamedTuple
 
 PR_SET_CHILD_SUBREAPER = 36
 IS_LINUX = sys.platform.startswith("linux")
@@ -34,8 +35,17 @@ def become_subreaper() -> bool:
         return False
 
 
-ProcessTable = dict[int, tuple[int, int, str]]
-"""pid -> (parent pid, process group id, state letter: R, S, Z, ...)."""
+class Proc(NamedTuple):
+    """One row of the process table."""
+
+    ppid: int
+    pgid: int
+    sid: int
+    state: str
+    """R, S, D, Z (zombie), ..."""
+
+
+ProcessTable = dict[int, Proc]
 
 
 def process_table() -> ProcessTable:
@@ -57,30 +67,30 @@ def _proc_table() -> ProcessTable:
             continue  # exited while we looked
         # The command name is in parentheses and may itself contain ") ".
         fields = data[data.rfind(b")") + 2 :].split()
-        table[int(entry.name)] = (int(fields[1]), int(fields[2]), fields[0].decode())
+        table[int(entry.name)] = Proc(int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode())
     return table
 
 
 def _ps_table() -> ProcessTable:
     try:
         out = subprocess.run(
-            ["ps", "-A", "-o", "pid=,ppid=,pgid=,stat="], capture_output=True, text=True, check=False
+            ["ps", "-A", "-o", "pid=,ppid=,pgid=,sess=,stat="], capture_output=True, text=True, check=False
         ).stdout
     except OSError:
         return {}
     table: ProcessTable = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 4 and parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit():
-            table[int(parts[0])] = (int(parts[1]), int(parts[2]), parts[3][:1])
+        if len(parts) >= 5 and all(part.isdigit() for part in parts[:4]):
+            table[int(parts[0])] = Proc(int(parts[1]), int(parts[2]), int(parts[3]), parts[4][:1])
     return table
 
 
 def descendants(table: ProcessTable, root: int) -> set[int]:
     """Every live process below `root` in the table (not `root` itself)."""
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _pgid, _state) in table.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, proc in table.items():
+        children.setdefault(proc.ppid, []).append(pid)
     found: set[int] = set()
     stack = [root]
     while stack:
@@ -88,7 +98,7 @@ def descendants(table: ProcessTable, root: int) -> set[int]:
             if child not in found:
                 found.add(child)
                 stack.append(child)
-    return {pid for pid in found if table[pid][2] != "Z"}
+    return {pid for pid in found if table[pid].state != "Z"}
 
 
 def kill_quietly(pid: int, signum: int) -> None:
@@ -112,12 +122,17 @@ def group_alive(pgid: int) -> bool:
     return killpg_quietly(pgid, 0)
 
 
-def reap_orphans(table: ProcessTable, keep: Iterable[int]) -> None:
-    """Collect zombies re-parented to us, except the children asyncio waits for."""
+def reap_orphans(table: ProcessTable) -> None:
+    """Collect zombies re-parented to us (as subreaper), never a child asyncio waits for.
+
+    Everything we spawn ourselves leads its own session (sid == pid); an
+    orphan from an instance's tree does not, so it is ours to reap. (A
+    double-forked daemon that called setsid looks like our own child and is
+    reaped by the final sweep instead.)
+    """
     me = os.getpid()
-    skip = set(keep)
-    for pid, (ppid, _pgid, state) in table.items():
-        if ppid == me and state == "Z" and pid not in skip:
+    for pid, proc in table.items():
+        if proc.ppid == me and proc.state == "Z" and proc.sid != pid:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
 
@@ -131,6 +146,7 @@ def kill_all(pids: Iterable[int], keep: Iterable[int] = ()) -> None:
     me = os.getpid()
     table = process_table()
     for pid in victims:
-        if table.get(pid, (0, 0, ""))[0] == me:
+        row = table.get(pid)
+        if row is not None and row.ppid == me:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)

@@ -9,7 +9,6 @@ descendant still alive: nothing we started outlives us.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -25,6 +24,7 @@ from supervise.runtime import proctree
 from supervise.runtime.instance import RunningInstance
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
 from supervise.runtime.output import Printer, use_color
+from supervise.runtime.reaper import Reaper
 
 if TYPE_CHECKING:
     from supervise.runtime.control import ControlServer
@@ -75,7 +75,6 @@ class Supervisor:
         self._finished: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._crash: BaseException | None = None
-        self._child_exited: asyncio.Event | None = None
         self._watch_stop: asyncio.Event | None = None
 
     # -- running ------------------------------------------------------------------
@@ -86,7 +85,7 @@ class Supervisor:
         self._finished = asyncio.Event()
         names = [i.name for i in self.plan.instances]
         self.printer = Printer(sys.stdout.fileno(), names, color=self.color, loop=loop)
-        self.subreaper = proctree.become_subreaper()
+        self.reaper = Reaper(lambda: {r.pgid for r in self.instances.values() if r.pgid}, self.clock)
         for instance in self.plan.instances:
             self.instances[instance.name] = RunningInstance(
                 instance,
@@ -100,8 +99,7 @@ class Supervisor:
             signal.SIGTERM: self.handle_term,
             signal.SIGHUP: self.handle_hup,
         }
-        self._child_exited = asyncio.Event()
-        handlers[signal.SIGCHLD] = self._child_exited.set
+        handlers[signal.SIGCHLD] = self.reaper.on_sigchld
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
         if self.options.timeout is not None:
@@ -282,7 +280,8 @@ class Supervisor:
                 running.handle(Stop())
                 running.kill_leftovers(running.instance.spec.stop_signal_number)
             await self.wait_until(wave, lambda r: r.lifecycle.done)
-        await self._drain_leftovers()
+        grace = min(LEFTOVER_GRACE, max(s.stop_timeout for s in self.plan.specs))
+        await self.reaper.drain(grace, lambda: self._forced, self.printer.system)
         self._finished.set()
 
     def _stop_waves(self) -> list[list[RunningInstance]]:
@@ -297,34 +296,6 @@ class Supervisor:
             waves.setdefault(depth[running.instance.process], []).append(running)
         return [waves[d] for d in sorted(waves, reverse=True)]
 
-    async def _drain_leftovers(self) -> None:
-        """Give descendants still alive (background children, setsid escapees) a grace, then SIGKILL."""
-        leftovers = self._leftovers()
-        if not leftovers:
-            return
-        for pid in leftovers:
-            proctree.kill_quietly(pid, signal.SIGTERM)
-        assert self._child_exited is not None
-        deadline = self.clock() + min(LEFTOVER_GRACE, max(s.stop_timeout for s in self.plan.specs))
-        while leftovers and not self._forced and (remaining := deadline - self.clock()) > 0:
-            # Orphans are our children (subreaper): each death is a SIGCHLD.
-            self._child_exited.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._child_exited.wait(), remaining)
-            leftovers = self._leftovers()
-        if leftovers:
-            self.printer.system(f"killing {len(leftovers)} leftover process(es): {sorted(leftovers)}")
-            proctree.kill_all(leftovers)
-
-    def _leftovers(self) -> set[int]:
-        table = proctree.process_table()
-        mine = proctree.descendants(table, os.getpid())
-        groups = {r.pgid for r in self.instances.values() if r.pgid is not None}
-        # Without a subreaper, orphans are not below us; their group still names them.
-        mine |= {pid for pid, (_ppid, pgid, state) in table.items() if pgid in groups and state != "Z"}
-        proctree.reap_orphans(table, keep=())
-        return mine
-
     def _force(self, reason: str) -> None:
         if self._forced:
             return
@@ -332,7 +303,7 @@ class Supervisor:
         self.printer.system(f"{reason}: killing everything now")
         for running in self.instances.values():
             running.handle(Kill())
-        proctree.kill_all(self._leftovers())
+        self.reaper.kill_all()
 
     async def _cleanup(self) -> None:
         for task in list(self._tasks):
@@ -340,9 +311,8 @@ class Supervisor:
         for running in self.instances.values():
             if running.pid is not None:
                 proctree.killpg_quietly(running.pid, signal.SIGKILL)
-        leftovers = self._leftovers()
-        if leftovers:
-            proctree.kill_all(leftovers)
+        self.reaper.kill_all()
+        self.reaper.close()
         for running in self.instances.values():
             running.close()
         self.printer.flush()
