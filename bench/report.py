@@ -117,16 +117,22 @@ def startup_rows(results: dict[str, Startup], repeat: int) -> list[Row]:
         (f"`--version`, ms (median of {repeat})", "version", 1.0, "`python -c pass`"),
     ):
         values = {name: getattr(s, attr) for name, s in results.items()}
-        cells = {name: _num(None if v is None else v * 1000, 0) for name, v in values.items()}
+        cpu = {name: getattr(s, f"{attr}_cpu") for name, s in results.items()}
+        cells = {name: _ms(v) for name, v in values.items()}
         if "direct" in cells:
             cells["direct"] += f" ({reference})"
         ratio = _ratio(values.get("supervise"), values.get("honcho"))
-        rows.append(
-            Row(
-                "startup", label, cells, _times(ratio, "honcho"), f"≤ {limit}{X} honcho", _holds(ratio, limit)
-            )
-        )
+        target = f"≤ {limit}{X} honcho"
+        rows.append(Row("startup", label, cells, _times(ratio, "honcho"), target, _holds(ratio, limit)))
+        cpu_ratio = _ratio(cpu.get("supervise"), cpu.get("honcho"))
+        what = "runner CPU until then" if attr == "first_line" else "its CPU (user + system)"
+        cpu_cells = {name: _ms(v) for name, v in cpu.items()}
+        rows.append(Row("startup", f"… {what}, ms", cpu_cells, _times(cpu_ratio, "honcho")))
     return rows
+
+
+def _ms(seconds: float | None) -> str:
+    return _num(None if seconds is None else seconds * 1000, 0)
 
 
 def idle_rows(results: dict[str, Idle]) -> list[Row]:

@@ -24,10 +24,18 @@ ENTRIES = {"hi": "echo hi"}
 
 @dataclass(frozen=True)
 class Startup:
-    """Median seconds: exec -> first process line, and `--version` wall time (None: no run succeeded)."""
+    """Medians in seconds (None: no run succeeded): wall time, and the CPU the runner used meanwhile.
+
+    CPU time is steadier than wall time on a busy machine, so it is shown beside it.
+    """
 
     first_line: float | None
+    first_line_cpu: float | None
     version: float | None
+    version_cpu: float | None
+
+
+Sample = tuple[float | None, float | None]  # (wall, cpu)
 
 
 def first_line(fd: int, t0: float, wanted: bytes) -> float | None:
@@ -48,28 +56,37 @@ def first_line(fd: int, t0: float, wanted: bytes) -> float | None:
     return None
 
 
-def direct_first_line() -> float | None:
+def direct_first_line() -> Sample:
     t0 = time.perf_counter()
     child = subprocess.Popen(["/bin/sh", "-c", "echo hi"], stdout=subprocess.PIPE, env=bench_env())
     assert child.stdout is not None
     took = first_line(child.stdout.fileno(), t0, b"hi")
     child.wait()
     child.stdout.close()
-    return took
+    return took, None
 
 
-def runner_first_line(runner: Runner) -> float | None:
-    with project.started(runner, ENTRIES, pipe=True) as run:
+def runner_first_line(runner: Runner) -> Sample:
+    with project.started(runner, ENTRIES, pipe=True) as run:  # stopped by `started` afterwards
         assert run.proc.stdout is not None
-        return first_line(run.proc.stdout.fileno(), run.t0, b"| hi")  # then stopped by `started`
+        took = first_line(run.proc.stdout.fileno(), run.t0, b"| hi")
+        cpu = procs.cpu_time(procs.own_processes(run.proc.pid))
+    return took, cpu if took is not None else None
 
 
-def wall(argv: list[str]) -> float | None:
+def wall(argv: list[str]) -> Sample:
+    """Wall and CPU (user + system, from wait4) seconds of one run of `argv` (None: it failed)."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, env=bench_env(), timeout=TIMEOUT)
+    child = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=bench_env()
+    )
+    _, status, usage = os.wait4(child.pid, 0)
     took = time.perf_counter() - t0
+    child.returncode = os.waitstatus_to_exitcode(status)
     procs.reap_orphans()
-    return took if done.returncode == 0 else None
+    if child.returncode != 0:
+        return None, None
+    return took, usage.ru_utime + usage.ru_stime
 
 
 def median(values: list[float | None]) -> float | None:
@@ -79,12 +96,21 @@ def median(values: list[float | None]) -> float | None:
 
 def measure(runners: list[Runner], repeat: int) -> dict[str, Startup]:
     """Every runner `repeat` times in turn; medians per runner, `direct` included."""
-    lines: dict[str, list[float | None]] = {"direct": []} | {r.name: [] for r in runners}
-    versions: dict[str, list[float | None]] = {"direct": []} | {r.name: [] for r in runners}
+    names = ["direct", *(r.name for r in runners)]
+    lines: dict[str, list[Sample]] = {name: [] for name in names}
+    versions: dict[str, list[Sample]] = {name: [] for name in names}
     for _ in range(repeat):
         lines["direct"].append(direct_first_line())
         versions["direct"].append(wall(python_floor()))
         for runner in runners:
             lines[runner.name].append(runner_first_line(runner))
             versions[runner.name].append(wall(runner.version_argv()))
-    return {name: Startup(median(lines[name]), median(versions[name])) for name in lines}
+    return {
+        name: Startup(
+            median([s[0] for s in lines[name]]),
+            median([s[1] for s in lines[name]]),
+            median([s[0] for s in versions[name]]),
+            median([s[1] for s in versions[name]]),
+        )
+        for name in names
+    }
