@@ -161,6 +161,7 @@ def main(argv: list[str]) -> int:
         if left:
             log(f"killed {len(left)} leftover processes: {[p.comm for p in left]}")
     notes = [f"{r.name}: not measured ({r.why_not})." for r in picked if not r.available]
+    notes += [*results.notes, report.LEGEND]
     head = report.header({r.name: r.version.removeprefix(f"{r.name} ") for r in picked}, command)
     table = report.render(rows(results, args), head, notes)
     print(table)
