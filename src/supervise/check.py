@@ -203,7 +203,7 @@ def command_program(command: str) -> str | None:
             continue  # VAR=value prefix
         if word in ("exec", "command", "nohup", "env"):
             continue
-        if word in SHELL_WORDS or "$" in word or "`" in word:
+        if word in SHELL_WORDS or "$" in word or "`" in word or word.startswith("~"):
             return None
         return word
     return None

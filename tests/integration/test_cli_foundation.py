@@ -6,6 +6,7 @@ Every test runs the real console script in a subprocess, as a user would.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import clean_env, run_cli
+from tests.support import clean_env, run_cli, supervise_argv
 
 MakeProject = Callable[[Mapping[str, str | bytes]], Path]
 
@@ -298,6 +299,21 @@ def test_check_warns_about_shared_ports_and_missing_programs_but_exits_0(make_pr
     ]
 
 
+def test_check_warns_about_ports_above_65535_and_missing_directories(make_project: MakeProject) -> None:
+    pyproject = (
+        '[tool.supervise.processes.web]\ncommand = "true"\n'
+        '[tool.supervise.processes.api]\ncommand = "true"\ndirectory = "services/api"\n'
+    )
+    root = make_project({"pyproject.toml": pyproject})
+    result = run_cli("check", "-p", "65500", cwd=root)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        "supervise: warning: PORT 65600 of api.1 is above 65535; lower the base (-p)",
+        'supervise: warning: api: directory "services/api" does not exist '
+        "(pyproject.toml: tool.supervise.processes.api)",
+    ]
+
+
 def test_check_with_dash_p_and_formation(make_project: MakeProject) -> None:
     root = make_project({"Procfile": "web: true\nworker: true\n"})
     result = run_cli("check", "-p", "7000", "-m", "web=2,worker=0", cwd=root)
@@ -377,6 +393,44 @@ def test_run_name_runs_the_process_command_with_port_and_ps(make_project: MakePr
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["5100 api.1 x", str(root.resolve() / "api")]
     assert run_cli("run", "-p", "6000", "api", cwd=root).stdout.split()[0] == "6100"
+
+
+def test_run_name_with_a_missing_directory(make_project: MakeProject) -> None:
+    pyproject = '[tool.supervise.processes.api]\ncommand = "true"\ndirectory = "api"\n'
+    root = make_project({"pyproject.toml": pyproject})
+    assert_one_line_error(
+        run_cli("run", "api", cwd=root),
+        "pyproject.toml: tool.supervise.processes.api.directory: "
+        f'"api" is not a directory in {root.resolve()}',
+    )
+
+
+def test_run_a_file_that_is_not_a_program(make_project: MakeProject) -> None:
+    root = make_project({"Procfile": "web: true\n", "notes.txt": "just text\n"})
+    (root / "notes.txt").chmod(0o755)
+    result = run_cli("run", "--", "./notes.txt", cwd=root)
+    assert_one_line_error(result, "run: cannot run ./notes.txt: Exec format error", code=126)
+
+
+def test_run_forwards_sigterm_and_exits_with_the_child_code(make_project: MakeProject) -> None:
+    root = make_project({"Procfile": "web: true\n"})
+    script = 'trap "echo got TERM; exit 5" TERM; echo ready; while :; do sleep 0.05; done'
+    child = subprocess.Popen(
+        [*supervise_argv(), "run", "--", "sh", "-c", script],
+        cwd=root,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "ready\n"
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=10) == 5
+        assert child.stdout.read() == "got TERM\n"
+    finally:
+        child.kill()
+        child.wait()
 
 
 # -- init ---------------------------------------------------------------------------------

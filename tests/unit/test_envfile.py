@@ -119,3 +119,9 @@ def test_env_file_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     with pytest.raises(UsageError, match=r"^--env-file conf: is a directory$"):
         load_project(cwd=tmp_path, env_files=["conf"])
+
+
+def test_nul_character_is_an_error_naming_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        read(tmp_path, "A=1\n\nB=a\x00b\n")
+    assert str(caught.value) == '.env:3: "B": the environment cannot hold a NUL character'

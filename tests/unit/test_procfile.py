@@ -73,6 +73,9 @@ def test_empty_text_defines_nothing() -> None:
         ),
         pytest.param(": x\n", 'Procfile:1: missing process name before ":"', id="no name"),
         pytest.param(
+            "web: a\x00b\n", 'Procfile:1: process "web": the command contains a NUL character', id="NUL"
+        ),
+        pytest.param(
             "web: a\n\nweb: b\n",
             'Procfile:3: duplicate process "web" (first defined on line 1)',
             id="duplicate names both lines",

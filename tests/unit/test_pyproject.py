@@ -106,6 +106,9 @@ def test_unknown_key_inside_ready_and_backoff(make_project: MakeProject) -> None
         ('ready = { tcp = "5000", interval = 0 }', "ready.interval", "expected a positive number, got 0"),
         ('ready = { tcp = "5000", timeout = "1" }', "ready.timeout", 'expected a positive number, got "1"'),
         ("depends_on = 1", "depends_on", "expected a list of strings, got 1"),
+        ('directory = "a\\u0000b"', "directory", 'contains a NUL character: "a\\u0000b"'),
+        ('env = { A = "a\\u0000b" }', "env.A", 'contains a NUL character: "a\\u0000b"'),
+        ('watch = ["a\\u0000b"]', "watch", 'contains a NUL character: "a\\u0000b"'),
     ],
 )
 def test_wrong_type_names_the_key(make_project: MakeProject, lines: str, key: str, message: str) -> None:

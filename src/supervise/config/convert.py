@@ -42,7 +42,14 @@ def show(value: object) -> str:
 def to_str(value: object) -> str:
     if not isinstance(value, str):
         raise Invalid(f"expected a string, got {show(value)}")
-    return value
+    return _no_nul(value)
+
+
+def _no_nul(text: str) -> str:
+    # No command line, path or environment value can hold a NUL byte.
+    if "\0" in text:
+        raise Invalid(f"contains a NUL character: {show(text)}")
+    return text
 
 
 def to_nonempty_str(value: object) -> str:
@@ -90,10 +97,10 @@ def to_port(value: object) -> int:
 
 def to_str_list(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (value,)
+        return (_no_nul(value),)
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise Invalid(f"expected a list of strings, got {show(value)}")
-    return tuple(value)
+    return tuple(_no_nul(item) for item in value)
 
 
 def to_autorestart(value: object) -> Autorestart:
@@ -127,4 +134,4 @@ def to_env_value(value: object) -> str:
     # value is still literal text, never expanded.
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise Invalid(f"expected a string, got {show(value)}")
-    return str(value)
+    return _no_nul(str(value))

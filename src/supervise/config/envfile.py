@@ -13,8 +13,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervise.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dotenv.parser import Original
 
 SINGLE_QUOTED = re.compile(r"\s*(?:export[^\S\r\n]+)?(?:'[^']+'|[^=#\s]+)[^\S\r\n]*=[^\S\r\n]*'")
 """A binding whose value starts with `'`: python-dotenv's own key and `=` rules."""
@@ -44,20 +48,28 @@ def read_env_file(path: Path, display: str, environ: Mapping[str, str] | None = 
     scope: dict[str, str] = dict(os.environ if environ is None else environ)
     values: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text.removeprefix("\ufeff"))):
+        original = binding.original.string
         if binding.error:
-            # The binding starts at the blank lines before it: count them in.
-            original = binding.original.string
-            blank = original[: len(original) - len(original.lstrip())]
-            line = binding.original.line + len(re.findall(r"\r\n|\r|\n", blank))
             shown = original.strip().splitlines()[0][:60] if original.strip() else ""
-            raise ConfigError(f'cannot parse "{shown}" (expected KEY=value)', file=display, line=line)
+            message = f'cannot parse "{shown}" (expected KEY=value)'
+            raise ConfigError(message, file=display, line=_line_of(binding.original))
         if binding.key is None or binding.value is None:
             continue
         value = binding.value
         if not SINGLE_QUOTED.match(binding.original.string):
             value = "".join(atom.resolve(scope) for atom in parse_variables(value))
+        if "\0" in binding.key + value:
+            message = f'"{binding.key}": the environment cannot hold a NUL character'
+            raise ConfigError(message, file=display, line=_line_of(binding.original))
         values[binding.key] = scope[binding.key] = value
     return values
+
+
+def _line_of(original: Original) -> int:
+    """The line a binding starts on: python-dotenv counts from the blank lines before it."""
+    text = original.string
+    blank = text[: len(text) - len(text.lstrip())]
+    return original.line + len(re.findall(r"\r\n|\r|\n", blank))
 
 
 def read_env_files(paths: list[tuple[Path, str]], environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -35,6 +35,8 @@ def parse_procfile(text: str, filename: str = "Procfile") -> list[ProcessSpec]:
             raise error(f'invalid process name "{_clip(name)}": use letters, digits, "_" and "-"')
         if not command:
             raise error(f'process "{name}" has an empty command')
+        if "\0" in command:
+            raise error(f'process "{name}": the command contains a NUL character')
         if name in first_line:
             raise error(f'duplicate process "{name}" (first defined on line {first_line[name]})')
         first_line[name] = number

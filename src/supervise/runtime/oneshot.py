@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from supervise.errors import ConfigError
 from supervise.options import CommonOptions
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
@@ -32,6 +33,12 @@ def run_oneshot(options: CommonOptions, argv: Sequence[str]) -> int:
         single = dataclasses.replace(options, formation=f"{argv[0]}=1")
         plan = single.load_plan([argv[0]], project=project)
         instance = plan.instances_of(argv[0])[0]
+        if not instance.cwd.is_dir():
+            raise ConfigError(
+                f'"{instance.spec.directory}" is not a directory in {project.root}',
+                file=project.source,
+                key=f"tool.supervise.processes.{argv[0]}.directory",
+            )
         command = ["/bin/sh", "-c", instance.command]
         return run_foreground(command, plan.environment(instance), str(instance.cwd))
     plan = options.load_plan([], project=project)
@@ -50,6 +57,9 @@ def run_foreground(argv: list[str], env: dict[str, str], cwd: str | None) -> int
         return 127
     except PermissionError:
         print(f"supervise: run: permission denied: {argv[0]}", file=sys.stderr)
+        return 126
+    except OSError as error:  # not an executable format, too many args, ...
+        print(f"supervise: run: cannot run {argv[0]}: {error.strerror}", file=sys.stderr)
         return 126
 
     def forward(signum: int, _frame: FrameType | None) -> None:
