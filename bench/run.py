@@ -153,9 +153,11 @@ def main(argv: list[str]) -> int:
     picked = pick_runners(args.runners.split(","), args.project_env)
     active = [r for r in picked if r.available]
     command = shlex.join(["python", "bench/run.py", *argv])
-    results = report.Results()
     try:
         results = run_all(args, active)
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
     finally:
         left = procs.reap_orphans()
         if left:
