@@ -66,7 +66,7 @@ def started(runner: Runner, entries: dict[str, str], pipe: bool = False) -> Iter
                 drain.join(timeout=5)
                 proc.stdout.close()
             errors = (root / "stderr.txt").read_text(errors="replace").strip()
-            if proc.returncode not in (0, 130) and errors:
+            if proc.returncode not in (0, 129, 130, 143) and errors:
                 print(f"[{runner.name} stderr] {errors[-2000:]}", file=sys.stderr, flush=True)
 
 

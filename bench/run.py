@@ -50,6 +50,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--no-output", action="store_true", help="print the table only")
     parser.add_argument(
+        "--update-readme", action="store_true", help="also put the table into README.md's Benchmarks section"
+    )
+    parser.add_argument(
         "--project-env",
         action="store_true",
         help="run the supervise on PATH instead of bench/.venv-supervise's editable install",
@@ -143,6 +146,19 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
     return out
 
 
+README_START = "<!-- bench results: start -->"
+README_END = "<!-- bench results: end -->"
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Replace what stands between the two markers in the README with `table`."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: no {README_START} ... {README_END} block to update")
+    path.write_text(text[: start + len(README_START)] + "\n" + table + text[end:])
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     unknown = set(args.only.split(",")) - set(SCENARIOS)
@@ -167,6 +183,9 @@ def main(argv: list[str]) -> int:
     head = report.header({r.name: r.version.removeprefix(f"{r.name} ") for r in picked}, command)
     table = report.render(rows(results, args), head, notes)
     print(table)
+    if args.update_readme:
+        update_readme(BENCH.parent / "README.md", table)
+        log("README.md updated")
     if not args.no_output:
         path = Path(args.output)
         path.parent.mkdir(parents=True, exist_ok=True)
