@@ -339,6 +339,26 @@ def test_toml_entry_without_command_or_procfile_entry(make_project: MakeProject)
     assert message == f"{W}: no command (set command here or in Procfile)"
 
 
+def test_options_for_a_procfile_entry_need_the_procfile_key(make_project: MakeProject) -> None:
+    files = {"Procfile": "web: serve\n", "pyproject.toml": "[tool.supervise.processes.web]\nstartsecs = 3\n"}
+    message = error_of(make_project, files)
+    assert message == (
+        f"{W}: no command (set command here, "
+        'or add procfile = "Procfile" to [tool.supervise] to use its entry)'
+    )
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_numbers_must_be_finite(make_project: MakeProject, value: str) -> None:
+    message = web_error(make_project, f"startsecs = {value}")
+    assert message == f"{W}.startsecs: expected a non-negative number, got {value}"
+
+
+def test_long_values_are_clipped_in_messages(make_project: MakeProject) -> None:
+    message = web_error(make_project, f'startsecs = "{"x" * 300}"')
+    assert message == f'{W}.startsecs: expected a non-negative number, got "{"x" * 58}…'
+
+
 def test_procfile_key_naming_a_missing_file(make_project: MakeProject) -> None:
     root = make_project({"pyproject.toml": '[tool.supervise]\nprocfile = "Procfile.dev"\n' + WEB})
     with pytest.raises(ConfigError) as caught:

@@ -7,6 +7,7 @@ input shape in, one typed value out. `pyproject.py` adds the key path.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from supervise.config.model import Autorestart, signal_name
@@ -27,16 +28,19 @@ class Invalid(Exception):
     """A converter's complaint about a value; the reader adds where it was."""
 
 
-def show(value: object) -> str:
-    """A value as the user wrote it in TOML, for messages."""
+def show(value: object, limit: int = 60) -> str:
+    """A value as the user wrote it in TOML, for messages (clipped: messages are one line)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "a table"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # inf, -inf, nan: TOML's spelling
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        text = json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def to_str(value: object) -> str:
@@ -65,16 +69,29 @@ def to_bool(value: object) -> bool:
     return value
 
 
+def _finite_number(value: object) -> float | None:
+    """An int or a finite float as a float; None for anything else (bools, inf, nan)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        return None
+    return number if math.isfinite(number) else None
+
+
 def to_nonneg_number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    number = _finite_number(value)
+    if number is None or number < 0:
         raise Invalid(f"expected a non-negative number, got {show(value)}")
-    return float(value)
+    return number
 
 
 def to_positive_number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    number = _finite_number(value)
+    if number is None or number <= 0:
         raise Invalid(f"expected a positive number, got {show(value)}")
-    return float(value)
+    return number
 
 
 def to_nonneg_int(value: object) -> int:

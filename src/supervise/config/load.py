@@ -190,7 +190,13 @@ def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[Proce
         elif options.has_command:
             specs.append(options.spec)
         else:
-            where = f" or in {settings.procfile}" if settings.procfile else ""
+            if settings.procfile:
+                where = f" or in {settings.procfile}"
+            elif (root / "Procfile").is_file():
+                # A Procfile next to [tool.supervise] is only read when `procfile` names it.
+                where = f', or add procfile = "Procfile" to [{PREFIX}] to use its entry'
+            else:
+                where = ""
             raise ConfigError(f"no command (set command here{where})", file=source, key=key)
     return specs
 
