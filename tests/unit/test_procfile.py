@@ -73,6 +73,16 @@ def test_empty_text_defines_nothing() -> None:
         ),
         pytest.param(": x\n", 'Procfile:1: missing process name before ":"', id="no name"),
         pytest.param(
+            "all: x\n",
+            'Procfile:1: invalid process name "all": reserved: it means every process in -m/--formation',
+            id="all is reserved",
+        ),
+        pytest.param(
+            "system: x\n",
+            'Procfile:1: invalid process name "system": reserved: supervise\'s own output lines use it',
+            id="system is reserved",
+        ),
+        pytest.param(
             "web: a\x00b\n", 'Procfile:1: process "web": the command contains a NUL character', id="NUL"
         ),
         pytest.param(

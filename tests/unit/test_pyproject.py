@@ -152,6 +152,15 @@ def test_invalid_process_name_is_quoted_in_the_key_path(make_project: MakeProjec
     assert message == f'{P}.processes."my web": invalid process name: use letters, digits, "_" and "-"'
 
 
+def test_reserved_process_name(make_project: MakeProject) -> None:
+    files = {"pyproject.toml": '[tool.supervise.processes.then]\ncommand = "x"\n'}
+    message = error_of(make_project, files)
+    assert (
+        message
+        == f"{P}.processes.then: invalid process name: reserved: the --then command's output lines use it"
+    )
+
+
 def test_supervise_that_is_not_a_table(make_project: MakeProject) -> None:
     message = error_of(make_project, {"pyproject.toml": "[tool]\nsupervise = 1\n"})
     assert message == f"{P}: expected a table, got 1"

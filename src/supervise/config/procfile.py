@@ -8,6 +8,21 @@ from supervise.config.model import ProcessSpec
 from supervise.errors import ConfigError
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")
+RESERVED = {
+    "all": "it means every process in -m/--formation",
+    "system": "supervise's own output lines use it",
+    "then": "the --then command's output lines use it",
+}
+"""Names a process cannot take, and why."""
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a process, or None when it can."""
+    if not NAME.fullmatch(name):
+        return 'use letters, digits, "_" and "-"'
+    if name in RESERVED:
+        return f"reserved: {RESERVED[name]}"
+    return None
 LINE_END = re.compile(r"\r\n|\r|\n")
 
 
@@ -31,8 +46,9 @@ def parse_procfile(text: str, filename: str = "Procfile") -> list[ProcessSpec]:
             raise error(f'expected "name: command", got "{_clip(line)}"')
         if not name:
             raise error('missing process name before ":"')
-        if not NAME.fullmatch(name):
-            raise error(f'invalid process name "{_clip(name)}": use letters, digits, "_" and "-"')
+        problem = name_problem(name)
+        if problem:
+            raise error(f'invalid process name "{_clip(name)}": {problem}')
         if not command:
             raise error(f'process "{name}" has an empty command')
         if "\0" in command:

@@ -31,7 +31,7 @@ from supervise.config.convert import (
     to_str_list,
 )
 from supervise.config.model import Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy
-from supervise.config.procfile import NAME
+from supervise.config.procfile import name_problem
 from supervise.errors import ConfigError
 
 T = TypeVar("T")
@@ -132,10 +132,9 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
     processes = []
     for name, value in processes_table.table.items():
         path = f"{PREFIX}.processes.{key_path(name)}"
-        if not NAME.fullmatch(name):
-            raise ConfigError(
-                'invalid process name: use letters, digits, "_" and "-"', file=filename, key=path
-            )
+        problem = name_problem(name)
+        if problem:
+            raise ConfigError(f"invalid process name: {problem}", file=filename, key=path)
         if not isinstance(value, dict):
             raise ConfigError(f"expected a table, got {show(value)}", file=filename, key=path)
         reader = TableReader(value, path, filename, PROCESS_KEYS)
