@@ -98,8 +98,8 @@ class Supervisor:
             signal.SIGINT: self.handle_int,
             signal.SIGTERM: self.handle_term,
             signal.SIGHUP: self.handle_hup,
+            signal.SIGCHLD: self.reaper.on_sigchld,
         }
-        handlers[signal.SIGCHLD] = self.reaper.on_sigchld
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
         if self.options.timeout is not None:
@@ -117,14 +117,13 @@ class Supervisor:
             for signum in handlers:
                 loop.remove_signal_handler(signum)
             await self._cleanup()
-            if control is not None:
-                await control.close()
+            await control.close()
         if self._crash is not None:
             raise self._crash
         assert self._exit_code is not None
         return self._exit_code
 
-    async def _serve_control(self) -> ControlServer | None:
+    async def _serve_control(self) -> ControlServer:
         """The control socket; a second `up` for the project stops here, before spawning."""
         from supervise.runtime.control import ControlServer
         from supervise.runtime.target import SupervisorTarget
