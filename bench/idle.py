@@ -40,7 +40,7 @@ class Idle:
 
 def measure_runner(runner: Runner, window: float = WINDOW) -> Idle:
     entries = {f"s{i:02d}": "sleep 1000" for i in range(1, COUNT + 1)}
-    with project.started(runner, entries) as run:
+    with project.started(runner, "idle", entries) as run:
         pid = run.proc.pid
         if project.wait_until(lambda: procs.count_supervised(pid, "sleep") >= COUNT, START_TIMEOUT) is None:
             return Idle(None, window, None, 0, 0)

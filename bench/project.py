@@ -46,8 +46,11 @@ def procfile(entries: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def started(runner: Runner, entries: dict[str, str], pipe: bool = False) -> Iterator[Started]:
-    """Run `runner` on a Procfile of `entries`; stdout to a pipe (`pipe`) or a file; clean up after."""
+def started(runner: Runner, scenario: str, entries: dict[str, str], pipe: bool = False) -> Iterator[Started]:
+    """Run `runner` on a Procfile of `entries`; stdout to a pipe (`pipe`) or a file; clean up after.
+
+    Tracebacks on the runner's stderr and processes it left behind are recorded in COMPLAINTS.
+    """
     with tempfile.TemporaryDirectory(prefix=f"bench-{runner.name}-") as tmp:
         root = Path(tmp)
         (root / "Procfile").write_text(procfile(entries))
@@ -68,6 +71,21 @@ def started(runner: Runner, entries: dict[str, str], pipe: bool = False) -> Iter
             errors = (root / "stderr.txt").read_text(errors="replace").strip()
             if proc.returncode not in (0, 129, 130, 143) and errors:
                 print(f"[{runner.name} stderr] {errors[-2000:]}", file=sys.stderr, flush=True)
+            _complain(f"{scenario}: {runner.name}", errors, run.leftovers)
+
+
+COMPLAINTS: list[str] = []
+"""What runners did that no figure shows: tracebacks on stderr, processes left behind."""
+
+
+def _complain(who: str, errors: str, leftovers: list[procs.Proc]) -> None:
+    tracebacks = errors.count("Traceback (most recent call last)")
+    if tracebacks:
+        last = [line for line in errors.splitlines() if line and not line[0].isspace()][-1]
+        COMPLAINTS.append(f"{who} wrote {tracebacks} traceback(s) on stderr (last line: `{last.strip()}`).")
+    if leftovers:
+        names = ", ".join(sorted({p.comm for p in leftovers}))
+        COMPLAINTS.append(f"{who} left {len(leftovers)} process(es) behind after SIGINT ({names}); killed.")
 
 
 def _drain(stream: IO[bytes]) -> threading.Thread:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import idle
 import procs
+import project
 import report
 import runners
 import scale
@@ -179,7 +180,7 @@ def main(argv: list[str]) -> int:
         if left:
             log(f"killed {len(left)} leftover processes: {[p.comm for p in left]}")
     notes = [f"{r.name}: not measured ({r.why_not})." for r in picked if not r.available]
-    notes += [*results.notes, report.LEGEND]
+    notes += [*results.notes, *dict.fromkeys(project.COMPLAINTS), report.LEGEND]
     head = report.header({r.name: r.version.removeprefix(f"{r.name} ") for r in picked}, command)
     table = report.render(rows(results, args), head, notes)
     print(table)

@@ -66,7 +66,7 @@ def measure_direct(count: int = COUNT) -> Scale:
 
 
 def measure_runner(runner: Runner, count: int = COUNT) -> Scale:
-    with project.started(runner, entries(count)) as run:
+    with project.started(runner, "scale", entries(count)) as run:
         pid = run.proc.pid
         took = project.wait_until(lambda: procs.count_supervised(pid, "sleep") >= count, START_TIMEOUT, POLL)
         if took is None:

@@ -59,7 +59,7 @@ def send(pid: int, mode: str) -> None:
 
 
 def measure_runner(runner: Runner, mode: str) -> Shutdown:
-    with project.started(runner, ENTRIES) as run:
+    with project.started(runner, f"shutdown ({mode})", ENTRIES) as run:
         pid = run.proc.pid
         if project.wait_until(lambda: _ready(pid), START_TIMEOUT) is None:
             return Shutdown(None, None, None, False)

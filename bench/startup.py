@@ -67,7 +67,7 @@ def direct_first_line() -> Sample:
 
 
 def runner_first_line(runner: Runner) -> Sample:
-    with project.started(runner, ENTRIES, pipe=True) as run:  # stopped by `started` afterwards
+    with project.started(runner, "startup", ENTRIES, pipe=True) as run:  # stopped by `started` afterwards
         assert run.proc.stdout is not None
         took = first_line(run.proc.stdout.fileno(), run.t0, b"| hi")
         cpu = procs.cpu_time(procs.own_processes(run.proc.pid))

@@ -184,7 +184,7 @@ def run_direct(count: int) -> Run:
 
 def run_runner(runner: Runner, count: int) -> Run:
     entries = {f"p{p}": producer_command(p, count) for p in range(1, PRODUCERS + 1)}
-    with project.started(runner, entries, pipe=True) as run:
+    with project.started(runner, "throughput", entries, pipe=True) as run:
         assert run.proc.stdout is not None
         chunks, times = collect(run.proc.stdout.fileno(), count, PRODUCERS)
         cpu = procs.cpu_seconds(procs.own_processes(run.proc.pid))  # utime + stime count exited threads too
