@@ -26,7 +26,7 @@ X = "\N{MULTIPLICATION SIGN}"  # spelled out: ruff flags the literal as ambiguou
 
 LEGEND = (
     "`direct` is the work without a runner: the producers writing into one pipe; `sh -c 'echo hi'`;"
-    " `python -c pass`; the harness's own Popen of the 200 shells. Ratios are supervise's, against the"
+    " `python -c pass`; the harness's own Popen of the same shells. Ratios are supervise's, against the"
     " column they name. CPU, wakeups and PSS are the runner's own processes (itself and its helpers in"
     " its session), never what it supervises."
 )

@@ -58,7 +58,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="run the supervise on PATH instead of bench/.venv-supervise's editable install",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes for a smoke run (figures not comparable to targets)"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.lines, args.runs, args.honcho_runs, args.repeat, args.window, args.scale = (
+            20_000,
+            1,
+            1,
+            3,
+            3.0,
+            50,
+        )
+    return args
 
 
 def pick_runners(names: list[str], project_env: bool) -> list[runners.Runner]:
@@ -180,6 +193,8 @@ def main(argv: list[str]) -> int:
         if left:
             log(f"killed {len(left)} leftover processes: {[p.comm for p in left]}")
     notes = [f"{r.name}: not measured ({r.why_not})." for r in picked if not r.available]
+    if args.quick:
+        notes.append("Quick run (--quick): sizes reduced, figures not comparable with the targets.")
     notes += [*results.notes, *dict.fromkeys(project.COMPLAINTS), report.LEGEND]
     head = report.header({r.name: r.version.removeprefix(f"{r.name} ") for r in picked}, command)
     table = report.render(rows(results, args), head, notes)
