@@ -13,7 +13,16 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-SUPERVISE = shutil.which("supervise") or ""
+
+def _installed_script() -> str:
+    """The console script pip installed next to this Python (not a version-manager shim)."""
+    beside = Path(sys.executable).parent / "supervise"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("supervise") or ""
+
+
+SUPERVISE = _installed_script()
 
 # A private, short runtime dir for the control sockets of the `up`s tests start,
 # so they neither meet a developer's real `up` nor leave files in /tmp.

@@ -1,28 +1,23 @@
 """The command line: options and help text only; each command calls one function.
 
-Heavy modules are imported inside the commands, so `supervise --version` and
-`--help` load typer and nothing else.
+Heavy modules are imported inside the commands, so `--help` loads typer and
+nothing else, and only the command being run gets its parser built (building
+all of them costs more than the rest of `supervise up`'s start-up).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from supervise import __version__
 from supervise.errors import SuperviseError
-from supervise.options import CommonOptions
 
-app = typer.Typer(
-    name="supervise",
-    help="Run a Procfile or [tool.supervise] in the foreground; export it for supervisord.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+if TYPE_CHECKING:
+    from supervise.options import CommonOptions
 
 Procfile = Annotated[
     str | None,
@@ -67,6 +62,8 @@ def _common(
     port: int | None = None,
     no_color: bool = False,
 ) -> CommonOptions:
+    from supervise.options import CommonOptions
+
     return CommonOptions(procfile, root, tuple(env_file or ()), formation, port, no_color)
 
 
@@ -76,7 +73,6 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _main(
     version: Annotated[
         bool,
@@ -86,7 +82,6 @@ def _main(
     """Run a Procfile or [tool.supervise] in the foreground; export it for supervisord."""
 
 
-@app.command()
 def up(
     names: Names = None,
     abort_on_exit: Annotated[
@@ -119,7 +114,6 @@ def up(
     return run_up(common, names or [], up_options)
 
 
-@app.command()
 def check(
     names: Names = None,
     procfile: Procfile = None,
@@ -135,9 +129,6 @@ def check(
     return run_check(_common(procfile, root, env_file, formation, port, no_color), names or [])
 
 
-@app.command(
-    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
-)
 def run(
     command: Annotated[
         list[str],
@@ -154,7 +145,6 @@ def run(
     return run_oneshot(_common(procfile, root, env_file, None, port), command)
 
 
-@app.command()
 def export(
     format_name: Annotated[
         str,
@@ -195,7 +185,6 @@ def export(
     )
 
 
-@app.command()
 def init(
     procfile: Procfile = None,
     root: Root = None,
@@ -207,7 +196,6 @@ def init(
     return run_init(_common(procfile, root), force=force)
 
 
-@app.command()
 def status(
     names: Annotated[
         list[str] | None,
@@ -223,7 +211,6 @@ def status(
     return run_status(_common(procfile, root), as_json, names or [])
 
 
-@app.command()
 def restart(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Restart instances of the running supervise up (resets their backoff)."""
     from supervise.runtime.control import run_action
@@ -231,7 +218,6 @@ def restart(names: Targets = None, procfile: Procfile = None, root: Root = None)
     return run_action(_common(procfile, root), "restart", names or [])
 
 
-@app.command()
 def stop(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Stop instances of the running supervise up; they stay stopped until started."""
     from supervise.runtime.control import run_action
@@ -239,7 +225,6 @@ def stop(names: Targets = None, procfile: Procfile = None, root: Root = None) ->
     return run_action(_common(procfile, root), "stop", names or [])
 
 
-@app.command()
 def start(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Start stopped instances of the running supervise up."""
     from supervise.runtime.control import run_action
@@ -247,11 +232,43 @@ def start(names: Targets = None, procfile: Procfile = None, root: Root = None) -
     return run_action(_common(procfile, root), "start", names or [])
 
 
+COMMANDS = (up, check, run, export, init, status, restart, stop, start)
+SETTINGS: dict[str, dict[str, Any]] = {
+    "run": {"context_settings": {"allow_interspersed_args": False, "ignore_unknown_options": True}},
+}
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with only the one named `only`."""
+    app = typer.Typer(
+        name="supervise",
+        help="Run a Procfile or [tool.supervise] in the foreground; export it for supervisord.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_main)
+    for function in COMMANDS:
+        if only is None or function.__name__ == only:
+            app.command(**SETTINGS.get(function.__name__, {}))(function)
+    return app
+
+
+def _command_name(args: list[str]) -> str | None:
+    """The command being run: global options take no values, so it is the first word."""
+    if "_SUPERVISE_COMPLETE" in os.environ:
+        return None  # shell completion needs every command
+    first = next((arg for arg in args if not arg.startswith("-")), None)
+    return first if first in {f.__name__ for f in COMMANDS} else None
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: user mistakes become one stderr line and exit 2, never a traceback."""
-    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    command = typer.main.get_command(build_app(_command_name(args)))
     try:
-        code = command.main(args=argv, prog_name="supervise", standalone_mode=False)
+        code = command.main(args=args, prog_name="supervise", standalone_mode=False)
     except SuperviseError as error:
         _fail(str(error), error.exit_code)
     except typer.TyperException as error:  # click's usage errors: one line, not three

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from supervise.config.convert import MAX_INSTANCES
-from supervise.config.model import Probe, ProbeKind, ProcessSpec, Project
+from supervise.config.model import MAX_INSTANCES, Probe, ProbeKind, ProcessSpec, Project
 from supervise.errors import UsageError
 
 FORMATION_ITEM = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=\s*(\d+)\s*")

@@ -10,11 +10,7 @@ import json
 import math
 import re
 
-from supervise.config.model import Autorestart, signal_name
-
-MAX_INSTANCES = 1000
-"""More instances of one process than any dev machine runs; a typo such as
-`web=20000000` is an error instead of a hang."""
+from supervise.config.model import MAX_INSTANCES, Autorestart, signal_name
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -13,13 +13,16 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from supervise.config.convert import show
-from supervise.config.model import DEFAULT_PORT_BASE, ProcessSpec, Project
+from supervise.config.model import DEFAULT_PORT_BASE, PREFIX, ProcessSpec, Project
 from supervise.config.procfile import parse_procfile
-from supervise.config.pyproject import PREFIX, Settings, check_references, parse_settings
 from supervise.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    # Imported when a [tool.supervise] table is there to read: a Procfile project
+    # starts without loading the TOML schema.
+    from supervise.config.pyproject import Settings
 
 
 def display_path(path: Path, cwd: Path | None = None) -> str:
@@ -57,7 +60,7 @@ def load_project(
     """
     cwd = cwd or Path.cwd()
     project_root = find_root(procfile, root, cwd)
-    settings = Settings()
+    settings: Settings | None = None
     if procfile is not None:
         source = procfile
         if not (cwd / procfile).exists():
@@ -67,6 +70,8 @@ def load_project(
         pyproject = project_root / "pyproject.toml"
         table = read_tool_table(pyproject, display_path(pyproject, cwd))
         if table is not None:
+            from supervise.config.pyproject import parse_settings
+
             source = display_path(pyproject, cwd)
             settings = parse_settings(table, source)
             specs = _merge(settings, project_root, source, cwd)
@@ -86,6 +91,13 @@ def load_project(
                 f"no Procfile and no [tool.supervise] in pyproject.toml in {project_root}; "
                 "create a Procfile (lines of `name: command`) or pass -f PATH"
             )
+    if settings is None:
+        return Project(
+            root=project_root,
+            source=source,
+            processes=tuple(specs),
+            env_files=_env_files(env_files, None, project_root, source, cwd),
+        )
     if settings.stop_timeout is not None:
         # The project-wide default reaches Procfile entries the TOML never names.
         named = {options.spec.name for options in settings.processes}
@@ -93,13 +105,15 @@ def load_project(
             spec if spec.name in named else dataclasses.replace(spec, stop_timeout=settings.stop_timeout)
             for spec in specs
         ]
+    from supervise.config.pyproject import check_references
+
     check_references(tuple(specs), settings.groups, source)
     return Project(
         root=project_root,
         source=source,
         processes=tuple(specs),
         groups=MappingProxyType(dict(settings.groups)),
-        env_files=_env_files(env_files, settings, project_root, source, cwd),
+        env_files=_env_files(env_files, settings.env_files, project_root, source, cwd),
         port_base=settings.port_base or DEFAULT_PORT_BASE,
     )
 
@@ -119,6 +133,8 @@ def read_tool_table(path: Path, display: str) -> Mapping[str, Any] | None:
     if table is None:
         return None
     if not isinstance(table, dict):
+        from supervise.config.convert import show
+
         raise ConfigError(f"expected a table, got {show(table)}", file=display, key=PREFIX)
     return table
 
@@ -202,7 +218,7 @@ def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[Proce
 
 
 def _env_files(
-    given: Sequence[str], settings: Settings, root: Path, source: str, cwd: Path
+    given: Sequence[str], configured: tuple[str, ...] | None, root: Path, source: str, cwd: Path
 ) -> tuple[Path, ...]:
     """`-e` files replace the configured list; the default `.env` only if present."""
     if given:
@@ -214,9 +230,9 @@ def _env_files(
                 raise UsageError(f"--env-file {name}: {problem}")
             paths.append(path)
         return tuple(paths)
-    if settings.env_files is not None:
+    if configured is not None:
         paths = []
-        for name in settings.env_files:
+        for name in configured:
             path = (root / name).resolve()
             if not path.is_file():
                 raise ConfigError(

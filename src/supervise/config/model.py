@@ -75,6 +75,10 @@ class Probe:
         return f"{self.kind.value} {self.target}"
 
 
+PREFIX = "tool.supervise"
+"""Where our table lives in pyproject.toml; every TOML key path starts with it."""
+MAX_INSTANCES = 1000
+"""Instances per process type, from `concurrency` or `-m`: more is a typo, not a plan."""
 DEFAULT_STOP_TIMEOUT = 10.0
 DEFAULT_PORT_BASE = 5000
 

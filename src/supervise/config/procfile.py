@@ -23,6 +23,8 @@ def name_problem(name: str) -> str | None:
     if name in RESERVED:
         return f"reserved: {RESERVED[name]}"
     return None
+
+
 LINE_END = re.compile(r"\r\n|\r|\n")
 
 

@@ -30,12 +30,11 @@ from supervise.config.convert import (
     to_signal,
     to_str_list,
 )
-from supervise.config.model import Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy
+from supervise.config.model import PREFIX, Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy
 from supervise.config.procfile import name_problem
 from supervise.errors import ConfigError
 
 T = TypeVar("T")
-PREFIX = "tool.supervise"
 
 
 # -- the reader: tables with key paths ---------------------------------------

@@ -24,12 +24,10 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import json
 import os
 import socket
 import stat
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,6 +233,8 @@ class ControlServer:
 
     async def answer(self, line: bytes) -> dict[str, Any]:
         """The response to one request line."""
+        import json  # only once a client talks to us: `up` starts without it
+
         try:
             request = json.loads(line)
         except ValueError:
@@ -257,6 +257,8 @@ class ControlServer:
         except SuperviseError as error:
             return _error(str(error), error.exit_code)
         except Exception as error:  # a bug in up: tell the client, keep serving
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
             return _error(f"supervise up failed to {op}: {error!r}", 1)
 
@@ -311,11 +313,15 @@ def _error(message: str, exit_code: int) -> dict[str, Any]:
 
 
 def _encode(answer: Mapping[str, Any]) -> bytes:
+    import json
+
     return json.dumps(answer).encode() + b"\n"
 
 
 def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Mapping[str, str]) -> Any:
     """Send one request to the `up` of `root` and return its answer; errors become SuperviseErrors."""
+    import json
+
     path = socket_path(root, environ)
     data = json.dumps({"v": PROTOCOL, **message}).encode() + b"\n"
     try:
@@ -358,6 +364,8 @@ def run_status(options: CommonOptions, as_json: bool, names: Sequence[str] = ())
     answer = request(root, {"op": "status", "names": list(names)}, STATUS_TIMEOUT, os.environ)
     statuses = [InstanceStatus.from_json(item) for item in answer.get("instances", [])]
     if as_json:
+        import json
+
         print(json.dumps([dataclasses.asdict(status) for status in statuses], indent=2))
     else:
         sys.stdout.write(render_status_table(statuses))

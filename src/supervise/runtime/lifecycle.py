@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import signal
-from dataclasses import dataclass
 
 from supervise.config.model import Autorestart, ProcessSpec
 
@@ -40,50 +39,77 @@ RUNNING_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 SIGNALLABLE_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 
 
+class Message:
+    """Events and actions: small values compared by kind and fields.
+
+    Plain slotted classes rather than frozen dataclasses: defining thirteen
+    dataclasses cost 10 ms of `supervise up`'s start-up. Treat them as immutable.
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and isinstance(other, Message) and other._values() == self._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
 # -- events: what happened ------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Start:
+class Start(Message):
     """Start requested (first start, `supervise start`)."""
 
 
-@dataclass(frozen=True)
-class Restart:
+class Restart(Message):
     """Restart requested (`supervise restart`, a watched file): not a failure."""
 
-    reason: str = ""
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
 
 
-@dataclass(frozen=True)
-class Stop:
+class Stop(Message):
     """Stop requested (shutdown, `supervise stop`)."""
 
 
-@dataclass(frozen=True)
-class Kill:
+class Kill(Message):
     """Stop at once with SIGKILL (a second Ctrl-C)."""
 
 
-@dataclass(frozen=True)
-class Spawned:
-    pid: int
+class Spawned(Message):
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
 
 
-@dataclass(frozen=True)
-class SpawnFailed:
-    error: str
+class SpawnFailed(Message):
+    __slots__ = ("error",)
+
+    def __init__(self, error: str) -> None:
+        self.error = error
 
 
-@dataclass(frozen=True)
-class Exited:
+class Exited(Message):
     """The process exited: `returncode` as asyncio reports it (-N for signal N)."""
 
-    returncode: int
+    __slots__ = ("returncode",)
+
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
 
 
-@dataclass(frozen=True)
-class TimerFired:
+class TimerFired(Message):
     """The one pending timer fired; what it means depends on the state."""
 
 
@@ -93,33 +119,37 @@ Event = Start | Restart | Stop | Kill | Spawned | SpawnFailed | Exited | TimerFi
 # -- actions: what the caller must do -------------------------------------------
 
 
-@dataclass(frozen=True)
-class Spawn:
+class Spawn(Message):
     pass
 
 
-@dataclass(frozen=True)
-class Signal:
+class Signal(Message):
     """Send `signum` to the instance's process group."""
 
-    signum: int
+    __slots__ = ("signum",)
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
 
 
-@dataclass(frozen=True)
-class SetTimer:
+class SetTimer(Message):
     """(Re)arm the instance's single timer; it replaces any pending one."""
 
-    delay: float
+    __slots__ = ("delay",)
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
 
 
-@dataclass(frozen=True)
-class CancelTimer:
+class CancelTimer(Message):
     pass
 
 
-@dataclass(frozen=True)
-class Log:
-    message: str
+class Log(Message):
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
 
 
 Action = Spawn | Signal | SetTimer | CancelTimer | Log

@@ -148,11 +148,11 @@ class Supervisor:
 
     async def _watch(self) -> None:
         """One watcher for the run; each burst restarts the instances whose globs matched."""
+        if not any(spec.watch for spec in self.plan.specs):
+            return
         from supervise.runtime.watch import Watcher, WatchTarget
 
         targets = [WatchTarget(s.name, s.watch, s.watch_ignore) for s in self.plan.specs if s.watch]
-        if not targets:
-            return
         assert self._watch_stop is not None
         watcher = Watcher(self.plan.project.root, targets)
         started = asyncio.Event()
