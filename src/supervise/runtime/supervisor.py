@@ -76,6 +76,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._crash: BaseException | None = None
         self._watch_stop: asyncio.Event | None = None
+        self._by_process: dict[str, list[RunningInstance]] | None = None
 
     # -- running ------------------------------------------------------------------
 
@@ -102,6 +103,11 @@ class Supervisor:
         }
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
+        # A burst of SIGCHLDs (200 children stopping) can fill the loop's wakeup
+        # socket while the loop is busy; a full socket already means "wake up", so
+        # the overflow is harmless and must not print a traceback per signal.
+        wakeup = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
         if self.options.timeout is not None:
             loop.call_later(self.options.timeout, self.handle_timeout)
         self.waiting = set(self.instances)
@@ -181,16 +187,23 @@ class Supervisor:
         """Restart every instance of `process` (a reload, not a failure); held ones stay down."""
         if self._stopping:
             return
-        for running in self.instances.values():
-            if running.instance.process == process and running.name not in self.held | self.waiting:
+        for running in self.of_process(process):
+            if running.name not in self.held and running.name not in self.waiting:
                 running.handle(Restart(reason))
 
+    def of_process(self, process: str) -> list[RunningInstance]:
+        """The instances of one process type (built once: 200 types x 200 instances adds up)."""
+        if self._by_process is None:
+            self._by_process = {}
+            for running in self.instances.values():
+                self._by_process.setdefault(running.instance.process, []).append(running)
+        return self._by_process.get(process, [])
+
     def dependencies(self, running: RunningInstance) -> list[RunningInstance]:
-        deps = running.instance.spec.depends_on
-        return [r for r in self.instances.values() if r.instance.process in deps]
+        return [r for dep in running.instance.spec.depends_on for r in self.of_process(dep)]
 
     async def _start_type(self, process: str) -> None:
-        instances = [r for r in self.instances.values() if r.instance.process == process]
+        instances = self.of_process(process)
         for dependency in self.dependencies(instances[0]):
             await dependency.ready.wait()
         if self._stopping:
