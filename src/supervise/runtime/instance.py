@@ -176,6 +176,9 @@ class RunningInstance:
         except OSError as error:
             self.handle(SpawnFailed(f"{error.strerror or error} ({self.instance.cwd})"))
             return
+        except Exception as error:  # anything else must still end in BACKOFF/FATAL, never a hang
+            self.handle(SpawnFailed(repr(error)))
+            return
         self._transport = transport
         self.pid = self.pgid = transport.get_pid()
         self._escapees = set()
