@@ -15,7 +15,8 @@ import yaml
 
 from supervise.errors import UsageError
 from supervise.export import ExportOptions, export_plan
-from supervise.export.kubernetes import dns_label, escape_expansion, needs_quotes, render
+from supervise.export.container import needs_quotes
+from supervise.export.kubernetes import dns_label, escape_expansion, render
 from supervise.options import CommonOptions
 
 KUBERNETES_VERSION = "1.33"

@@ -17,7 +17,7 @@ from typing import Any
 
 from supervise.config.model import Autorestart, Probe, ProbeKind, ProcessSpec
 from supervise.export import ExportOptions
-from supervise.export.kubernetes import (
+from supervise.export.container import (
     IMAGE_ROOT,
     check_secret_keys,
     comment_lines,
