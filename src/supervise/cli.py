@@ -206,28 +206,28 @@ def status(
     root: Root = None,
 ) -> int:
     """Show the instances of the supervise up running for this project."""
-    from supervise.runtime.control import run_status
+    from supervise.runtime.control_client import run_status
 
     return run_status(_common(procfile, root), as_json, names or [])
 
 
 def restart(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Restart instances of the running supervise up (resets their backoff)."""
-    from supervise.runtime.control import run_action
+    from supervise.runtime.control_client import run_action
 
     return run_action(_common(procfile, root), "restart", names or [])
 
 
 def stop(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Stop instances of the running supervise up; they stay stopped until started."""
-    from supervise.runtime.control import run_action
+    from supervise.runtime.control_client import run_action
 
     return run_action(_common(procfile, root), "stop", names or [])
 
 
 def start(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Start stopped instances of the running supervise up."""
-    from supervise.runtime.control import run_action
+    from supervise.runtime.control_client import run_action
 
     return run_action(_common(procfile, root), "start", names or [])
 

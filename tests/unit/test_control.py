@@ -24,13 +24,8 @@ from supervise.errors import (
     SuperviseError,
     UsageError,
 )
-from supervise.runtime.control import (
-    SOCKET_PATH_MAX,
-    ControlServer,
-    InstanceStatus,
-    request,
-    socket_path,
-)
+from supervise.runtime.control import SOCKET_PATH_MAX, ControlServer, InstanceStatus, socket_path
+from supervise.runtime.control_client import request
 from supervise.runtime.status_table import format_uptime, render_action, render_status_table
 
 
