@@ -176,6 +176,29 @@ def dependency_order(specs: Iterable[ProcessSpec]) -> list[str]:
     return order
 
 
+def stop_waves(specs: Iterable[ProcessSpec]) -> list[list[str]]:
+    """Process names in the order they stop: each wave once every dependent has stopped.
+
+    A process with no dependents is in the first wave; a dependency waits for
+    the waves of everything that depends on it (a web server goes before the
+    database it talks to, and unrelated processes do not wait at all).
+    """
+    specs = list(specs)
+    names = {spec.name for spec in specs}
+    dependents: dict[str, list[str]] = {name: [] for name in names}
+    for spec in specs:
+        for dep in spec.depends_on:
+            if dep in names:
+                dependents[dep].append(spec.name)
+    height: dict[str, int] = {}
+    for name in reversed(dependency_order(specs)):  # dependents come first in this order
+        height[name] = 1 + max((height[d] for d in dependents[name]), default=-1)
+    waves: dict[int, list[str]] = {}
+    for spec in specs:
+        waves.setdefault(height[spec.name], []).append(spec.name)
+    return [waves[h] for h in sorted(waves)]
+
+
 def expand_vars(text: str, env: Mapping[str, str]) -> str:
     """`$NAME` and `${NAME}` from `env`; unknown names are left as written."""
 

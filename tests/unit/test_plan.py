@@ -11,7 +11,7 @@ import pytest
 
 from supervise.config.model import Probe, ProbeKind, ProcessSpec, Project
 from supervise.errors import UsageError
-from supervise.plan import Plan, build_plan, dependency_order, parse_formation
+from supervise.plan import Plan, build_plan, dependency_order, parse_formation, stop_waves
 
 ROOT = Path("/srv/app")
 
@@ -307,3 +307,20 @@ def test_dependency_order_puts_dependencies_first() -> None:
 
 def test_dependency_order_ignores_dependencies_outside_the_set() -> None:
     assert dependency_order([spec("web", depends_on=("db",))]) == ["web"]
+
+
+def test_stop_waves_stop_dependents_before_their_dependencies() -> None:
+    specs = [
+        spec("web", depends_on=("api", "cache")),
+        spec("api", depends_on=("db",)),
+        spec("cache"),
+        spec("db"),
+        spec("clock"),
+    ]
+    # web depends on api, which depends on db: three waves; clock depends on nothing
+    # and nothing on it, so it stops at once, with web.
+    assert stop_waves(specs) == [["web", "clock"], ["api", "cache"], ["db"]]
+
+
+def test_stop_waves_without_dependencies_is_one_wave() -> None:
+    assert stop_waves([spec("a"), spec("b")]) == [["a", "b"]]

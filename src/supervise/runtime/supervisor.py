@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from supervise.errors import UsageError
 from supervise.options import CommonOptions
-from supervise.plan import Plan, dependency_order
+from supervise.plan import Plan, dependency_order, stop_waves
 from supervise.runtime import proctree
-from supervise.runtime.instance import RunningInstance
+from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
 from supervise.runtime.output import Printer, use_color
 from supervise.runtime.reaper import Reaper
@@ -53,20 +53,6 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     return asyncio.run(Supervisor(plan, up, color=color).run())
 
 
-def _use_pidfd_child_watcher() -> None:
-    """Before 3.12, asyncio waits for each child in a thread of its own; a pidfd per child
-    (Linux 5.3+) is one more fd in the loop instead. 3.12+ does this by itself."""
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:
-        return  # an older kernel: keep asyncio's threads
-    watcher = asyncio.PidfdChildWatcher()
-    asyncio.set_child_watcher(watcher)
-    watcher.attach_loop(asyncio.get_running_loop())
-
-
 class Supervisor:
     """Runs a Plan until everything has ended or a signal stops it."""
 
@@ -96,7 +82,7 @@ class Supervisor:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        _use_pidfd_child_watcher()
+        use_pidfd_child_watcher()
         self._changed = asyncio.Event()
         self._finished = asyncio.Event()
         names = [i.name for i in self.plan.instances]
@@ -301,7 +287,8 @@ class Supervisor:
         """Stop in waves, dependents first, then sweep what is left; then finish."""
         assert self._finished is not None
         table = proctree.process_table()
-        for wave in self._stop_waves():
+        for names in stop_waves(self.plan.specs):
+            wave = [running for name in names for running in self.of_process(name)]
             for running in wave:
                 running.process_table = table
                 running.handle(Stop())
@@ -310,18 +297,6 @@ class Supervisor:
         grace = min(LEFTOVER_GRACE, max(s.stop_timeout for s in self.plan.specs))
         await self.reaper.drain(grace, lambda: self._forced, self.printer.system)
         self._finished.set()
-
-    def _stop_waves(self) -> list[list[RunningInstance]]:
-        """Instances grouped by dependency depth, deepest dependents first."""
-        depth: dict[str, int] = {}
-        specs = {spec.name: spec for spec in self.plan.specs}
-        for name in dependency_order(self.plan.specs):
-            deps = [d for d in specs[name].depends_on if d in specs]
-            depth[name] = 1 + max((depth[d] for d in deps), default=-1)
-        waves: dict[int, list[RunningInstance]] = {}
-        for running in self.instances.values():
-            waves.setdefault(depth[running.instance.process], []).append(running)
-        return [waves[d] for d in sorted(waves, reverse=True)]
 
     def _force(self, reason: str) -> None:
         if self._forced:
