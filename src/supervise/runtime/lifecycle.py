@@ -36,7 +36,6 @@ STOPPED_STATES = frozenset({State.STOPPED, State.EXITED, State.FATAL})
 """Nothing runs and nothing is scheduled: the instance is done until started again."""
 RUNNING_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 """A process exists (or is being spawned)."""
-SIGNALLABLE_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 
 
 class Message:
@@ -179,8 +178,6 @@ class Lifecycle:
         self.state = State.STOPPED
         self.failures = 0
         """Consecutive failed starts (exits before startsecs)."""
-        self.restarts = 0
-        """Starts after the first one, for `status`."""
         self.started_at: float | None = None
         self.returncode: int | None = None
         self.expected = True
@@ -191,6 +188,11 @@ class Lifecycle:
 
     def __repr__(self) -> str:
         return f"<Lifecycle {self.name} {self.state.value} failures={self.failures}>"
+
+    @property
+    def restarts(self) -> int:
+        """Starts after the first one, for `status`."""
+        return max(0, self.starts - 1)
 
     @property
     def done(self) -> bool:
@@ -232,15 +234,15 @@ class Lifecycle:
             return self._stop()
         if self.state is State.BACKOFF:
             # A pending retry is cancelled: no start can race the stop.
-            self._set(State.STOPPED)
+            self.state = State.STOPPED
             self.expected = True
             return [CancelTimer(), Log(f"{self.name} stopped (a pending restart was cancelled)")]
         return []
 
     def _on_kill(self, _event: Kill, now: float) -> list[Action]:
-        if self.state in (State.STARTING, State.RUNNING, State.STOPPING):
+        if self.state in RUNNING_STATES:
             self._restart_after_stop = False
-            self._set(State.STOPPING)
+            self.state = State.STOPPING
             return [CancelTimer(), Signal(signal.SIGKILL)]
         return self._on_stop(Stop(), now)
 
@@ -265,7 +267,7 @@ class Lifecycle:
         how = describe_exit(event.returncode)
         if self.state is State.STOPPING:
             # implies STOPPING -> STOPPED (or STARTING again after a restart)
-            self._set(State.STOPPED)
+            self.state = State.STOPPED
             self.expected = True
             actions: list[Action] = [CancelTimer(), Log(f"{self.name} stopped ({how})")]
             if self._restart_after_stop:
@@ -277,7 +279,7 @@ class Lifecycle:
             return self._failed_start(f"{self.name} {how} within startsecs")
         # implies RUNNING -> EXITED, then maybe a restart
         self.expected = event.returncode >= 0 and self.spec.restart.is_expected(event.returncode)
-        self._set(State.EXITED)
+        self.state = State.EXITED
         policy = self.spec.restart.autorestart
         restart = policy is Autorestart.ALWAYS or (policy is Autorestart.UNEXPECTED and not self.expected)
         verdict = "expected" if self.expected else "not expected"
@@ -285,11 +287,11 @@ class Lifecycle:
             return [Log(f"{self.name} {how} ({verdict})")]
         # A crash loop after RUNNING must not spin: no start sooner than
         # backoff.initial after the previous one.
-        since = now - (self.started_at if self.started_at is not None else now)
+        since = now - self.started_at if self.started_at is not None else 0.0
         delay = max(0.0, self.spec.restart.backoff.initial - since)
         if delay <= 0:
             return [Log(f"{self.name} {how} ({verdict}); restarting"), *self._spawn()]
-        self._set(State.BACKOFF)
+        self.state = State.BACKOFF
         return [
             Log(f"{self.name} {how} ({verdict}); restarting in {delay:.2g} s"),
             SetTimer(delay),
@@ -310,20 +312,17 @@ class Lifecycle:
     # -- transitions --------------------------------------------------------------
 
     def _spawn(self) -> list[Action]:
-        self._set(State.STARTING)
+        self.state = State.STARTING
         self.starts += 1
-        if self.starts > 1:
-            self.restarts += 1
         return [Spawn()]
 
     def _running(self) -> list[Action]:
-        self._set(State.RUNNING)
-        # The backoff resets after a start that reached RUNNING.
-        self.failures = 0
+        self.state = State.RUNNING
+        self.failures = 0  # the backoff resets after a start that reached RUNNING
         return []
 
     def _stop(self) -> list[Action]:
-        self._set(State.STOPPING)
+        self.state = State.STOPPING
         sig = self.spec.stop_signal_number
         return [
             Log(f"stopping {self.name} ({sig.name})"),
@@ -335,22 +334,19 @@ class Lifecycle:
         self.failures += 1
         retries = self.spec.restart.startretries
         if self.failures > retries:
-            self._set(State.FATAL)
+            self.state = State.FATAL
             self.expected = False
             hint = ""
             if self.returncode is not None and self.spec.restart.is_expected(self.returncode):
                 hint = " (a one-shot task? give it startsecs = 0)"
             fatal = f"{self.name} is FATAL after {self.failures} failed starts{hint}"
             return [CancelTimer(), Log(f"{what}; {fatal}; see its output above")]
-        self._set(State.BACKOFF)
+        self.state = State.BACKOFF
         delay = self.spec.restart.backoff.delay(self.failures)
         return [
             Log(f"{what}; retry {self.failures} of {retries} in {delay:g} s"),
             SetTimer(delay),
         ]
-
-    def _set(self, state: State) -> None:
-        self.state = state
 
     def _require(self, *states: State) -> None:
         if self.state not in states:
