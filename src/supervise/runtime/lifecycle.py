@@ -53,9 +53,6 @@ class Message:
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and isinstance(other, Message) and other._values() == self._values()
 
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self._values()))
-
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"{type(self).__name__}({fields})"
@@ -119,7 +116,7 @@ Event = Start | Restart | Stop | Kill | Spawned | SpawnFailed | Exited | TimerFi
 
 
 class Spawn(Message):
-    pass
+    """Start the process (in a new session, with the instance's env and directory)."""
 
 
 class Signal(Message):
@@ -141,7 +138,7 @@ class SetTimer(Message):
 
 
 class CancelTimer(Message):
-    pass
+    """Drop the pending timer, if any."""
 
 
 class Log(Message):
