@@ -47,11 +47,9 @@ class Message:
 
     __slots__: tuple[str, ...] = ()
 
-    def _values(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and isinstance(other, Message) and other._values() == self._values()
+        same = (getattr(self, name) == getattr(other, name) for name in self.__slots__)
+        return type(other) is type(self) and all(same)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
