@@ -50,24 +50,35 @@ def run_foreground(argv: list[str], env: dict[str, str], cwd: str | None) -> int
     if not argv:
         print("supervise: run: no command given (supervise run -- CMD ...)", file=sys.stderr)
         return 2
-    try:
-        child = subprocess.Popen(argv, env=env, cwd=cwd)
-    except FileNotFoundError:
-        print(f"supervise: run: command not found: {argv[0]}", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"supervise: run: permission denied: {argv[0]}", file=sys.stderr)
-        return 126
-    except OSError as error:  # not an executable format, too many args, ...
-        print(f"supervise: run: cannot run {argv[0]}: {error.strerror}", file=sys.stderr)
-        return 126
+    # Forward from before the spawn: a SIGTERM that comes as soon as the child
+    # runs must reach it, not kill us first. Our own handlers are reset to the
+    # default in the child when it execs.
+    child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []
 
     def forward(signum: int, _frame: FrameType | None) -> None:
-        child.send_signal(signum)
+        if child is None:
+            early.append(signum)
+        else:
+            child.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
-    previous.update({sig: signal.signal(sig, signal.SIG_IGN) for sig in IGNORED})
     try:
+        try:
+            child = subprocess.Popen(argv, env=env, cwd=cwd)
+        except FileNotFoundError:
+            print(f"supervise: run: command not found: {argv[0]}", file=sys.stderr)
+            return 127
+        except PermissionError:
+            print(f"supervise: run: permission denied: {argv[0]}", file=sys.stderr)
+            return 126
+        except OSError as error:  # not an executable format, too many args, ...
+            print(f"supervise: run: cannot run {argv[0]}: {error.strerror}", file=sys.stderr)
+            return 126
+        # Ignored only now: an ignored signal would stay ignored in the child.
+        previous.update({sig: signal.signal(sig, signal.SIG_IGN) for sig in IGNORED})
+        for signum in early:
+            child.send_signal(signum)
         code = child.wait()
     finally:
         for sig, handler in previous.items():
