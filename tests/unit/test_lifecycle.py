@@ -283,3 +283,31 @@ def test_impossible_event_is_a_loud_bug() -> None:
 )
 def test_describe_exit(code: int, text: str) -> None:
     assert describe_exit(code) == text
+
+
+def test_stop_while_spawning_lets_the_spawn_finish_then_stops_it() -> None:
+    lc = Lifecycle("web.1", spec())
+    lc.handle(Start(), 0)  # Spawn is under way: no pid yet
+    actions = lc.handle(Stop(), 0.01)
+    assert Signal(signal.SIGTERM) in actions  # the runtime delivers it once the pid exists
+    assert lc.handle(Spawned(7), 0.02) == [Log("web.1 started (pid 7)")]  # no startsecs timer
+    assert lc.state is State.STOPPING
+    lc.handle(Exited(-signal.SIGTERM), 0.03)
+    assert lc.state is State.STOPPED
+
+
+def test_restart_while_spawning_stops_the_new_process_then_starts_again() -> None:
+    lc = Lifecycle("web.1", spec())
+    lc.handle(Start(), 0)
+    lc.handle(Restart("src/app.py changed"), 0.01)
+    lc.handle(Spawned(7), 0.02)
+    assert Spawn() in lc.handle(Exited(-signal.SIGTERM), 0.03)
+
+
+def test_spawn_failure_after_a_stop_request_is_just_stopped() -> None:
+    lc = Lifecycle("web.1", spec())
+    lc.handle(Start(), 0)
+    lc.handle(Stop(), 0.01)
+    lc.handle(SpawnFailed("No such file or directory"), 0.02)
+    assert lc.state is State.STOPPED
+    assert lc.failures == 0

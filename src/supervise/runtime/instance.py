@@ -70,6 +70,7 @@ class RunningInstance:
         *,
         clock: Callable[[], float],
         on_change: Callable[[RunningInstance], None],
+        on_task_done: Callable[[asyncio.Task[None]], None],
     ) -> None:
         self.instance = instance
         self.name = instance.name
@@ -78,6 +79,8 @@ class RunningInstance:
         self.printer = printer
         self.clock = clock
         self.on_change = on_change
+        self.on_task_done = on_task_done
+        """Sees every task this instance starts: a bug in one must stop `up`, not hang it."""
         self.pid: int | None = None
         self.pgid: int | None = None
         """Group of the latest spawn; kept after exit to sweep what it left behind."""
@@ -119,6 +122,7 @@ class RunningInstance:
     def _do(self, action: Action) -> None:
         if isinstance(action, Spawn):
             self._spawn_task = self._loop.create_task(self._spawn())
+            self._spawn_task.add_done_callback(self.on_task_done)
         elif isinstance(action, Signal):
             self._signal(action.signum)
         elif isinstance(action, SetTimer):
@@ -201,6 +205,7 @@ class RunningInstance:
         self.handle(Spawned(self.pid))
         if probe is not None and self.state is State.STARTING:
             self._probe_task = self._loop.create_task(self._await_ready(self.clock()))
+            self._probe_task.add_done_callback(self.on_task_done)
         if self._pending_signal is not None:
             signum, self._pending_signal = self._pending_signal, None
             self._signal(signum)

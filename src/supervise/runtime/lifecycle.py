@@ -244,16 +244,21 @@ class Lifecycle:
     # -- what the process did ----------------------------------------------------
 
     def _on_spawned(self, event: Spawned, now: float) -> list[Action]:
-        self._require(State.STARTING)
+        self._require(State.STARTING, State.STOPPING)
         self.started_at = now
-        startsecs = self.spec.restart.startsecs
         actions: list[Action] = [Log(f"{self.name} started (pid {event.pid})")]
+        if self.state is State.STOPPING:
+            return actions  # stopped while it was being spawned: the stop signal follows
+        startsecs = self.spec.restart.startsecs
         if startsecs <= 0:
             return [*actions, *self._running()]
         return [*actions, SetTimer(startsecs)]
 
     def _on_spawnfailed(self, event: SpawnFailed, now: float) -> list[Action]:
-        self._require(State.STARTING)
+        self._require(State.STARTING, State.STOPPING)
+        if self.state is State.STOPPING:
+            self.state = State.STOPPED
+            return [CancelTimer(), Log(f"{self.name} stopped before it could start ({event.error})")]
         return self._failed_start(f"{self.name} could not be started: {event.error}")
 
     def _on_exited(self, event: Exited, now: float) -> list[Action]:

@@ -95,6 +95,7 @@ class Supervisor:
                 self.printer,
                 clock=self.clock,
                 on_change=self._on_change,
+                on_task_done=self._task_done,
             )
         handlers = {
             signal.SIGINT: self.handle_int,
@@ -326,7 +327,7 @@ class Supervisor:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         """A bug in a task must not leave children behind: stop, then re-raise from run()."""
-        self._tasks.discard(task)
+        self._tasks.discard(task)  # (instance tasks were never in it: discard is a no-op)
         if task.cancelled() or task.exception() is None:
             return
         self._crash = task.exception()
