@@ -50,6 +50,10 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     if not plan.instances:
         raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
     color = use_color(isatty=os.isatty(1), environ=os.environ, no_color_flag=options.no_color)
+    if color and sys.platform == "win32":  # elsewhere terminals read ANSI codes as they are
+        import colorama
+
+        colorama.just_fix_windows_console()
     return asyncio.run(Supervisor(plan, up, color=color).run())
 
 
