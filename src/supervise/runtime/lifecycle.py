@@ -200,16 +200,10 @@ class Lifecycle:
         actions: list[Action] = handler(event, now)
         return actions
 
-    # -- requests -----------------------------------------------------------------
-
     def _on_start(self, _event: Start, now: float) -> list[Action]:
         if self.state in (State.STARTING, State.RUNNING):
             return []
-        if self.state is State.STOPPING:
-            self._restart_after_stop = True
-            return []
-        self.failures = 0
-        return [CancelTimer(), *self._spawn()]
+        return self._start_again([])
 
     def _on_restart(self, event: Restart, now: float) -> list[Action]:
         reason = f" ({event.reason})" if event.reason else ""
@@ -217,11 +211,15 @@ class Lifecycle:
             self.failures = 0
             self._restart_after_stop = True
             return [Log(f"restarting {self.name}{reason}"), *self._stop()]
+        return self._start_again([Log(f"starting {self.name}{reason}")])
+
+    def _start_again(self, logs: list[Action]) -> list[Action]:
+        """No process to stop: spawn now, or as soon as the stop under way ends."""
         if self.state is State.STOPPING:
             self._restart_after_stop = True
             return []
         self.failures = 0
-        return [Log(f"starting {self.name}{reason}"), CancelTimer(), *self._spawn()]
+        return [*logs, CancelTimer(), *self._spawn()]
 
     def _on_stop(self, _event: Stop, now: float) -> list[Action]:
         self._restart_after_stop = False
@@ -240,8 +238,6 @@ class Lifecycle:
             self.state = State.STOPPING
             return [CancelTimer(), Signal(signal.SIGKILL)]
         return self._on_stop(Stop(), now)
-
-    # -- what the process did ----------------------------------------------------
 
     def _on_spawned(self, event: Spawned, now: float) -> list[Action]:
         self._require(State.STARTING, State.STOPPING)
@@ -308,8 +304,6 @@ class Lifecycle:
                 Signal(signal.SIGKILL),
             ]
         return []  # a timer that raced a state change: nothing to do
-
-    # -- transitions --------------------------------------------------------------
 
     def _spawn(self) -> list[Action]:
         self.state = State.STARTING
