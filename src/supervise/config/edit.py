@@ -17,9 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from supervise.config.load import display_path, find_root, parse_toml
+from supervise.config.load import display_path, find_root, parse_toml, read_procfile
 from supervise.config.model import ProcessSpec
-from supervise.config.procfile import parse_procfile
 from supervise.errors import ConfigError, OutputExistsError, UsageError
 from supervise.options import CommonOptions
 
@@ -29,15 +28,9 @@ def run_init(options: CommonOptions, force: bool) -> int:
     root = find_root(options.procfile, options.root, Path.cwd())
     procfile = Path(options.procfile).resolve() if options.procfile else root / "Procfile"
     shown = display_path(procfile)
-    try:
-        text = procfile.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{shown}: no such file; init converts a Procfile (use -f PATH)") from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=shown) from None
-    except OSError as error:
-        raise UsageError(f"{shown}: cannot read: {error.strerror}") from None
-    specs = parse_procfile(text, shown)
+    if not procfile.exists():
+        raise UsageError(f"{shown}: no such file; init converts a Procfile (use -f PATH)")
+    specs = read_procfile(procfile, shown)
     if not specs:
         raise ConfigError("defines no processes; nothing to convert", file=shown)
     pyproject = root / "pyproject.toml"

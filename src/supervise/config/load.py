@@ -65,7 +65,7 @@ def load_project(
         source = procfile
         if not (cwd / procfile).exists():
             raise UsageError(f"--procfile {procfile}: no such file")
-        specs = _read_procfile((cwd / procfile).resolve(), source, required=True)
+        specs = read_procfile((cwd / procfile).resolve(), source, required=True)
     else:
         pyproject = project_root / "pyproject.toml"
         table = read_tool_table(pyproject, display_path(pyproject, cwd))
@@ -83,7 +83,7 @@ def load_project(
                 )
         elif (project_root / "Procfile").is_file():
             source = display_path(project_root / "Procfile", cwd)
-            specs = _read_procfile(project_root / "Procfile", source, required=True)
+            specs = read_procfile(project_root / "Procfile", source, required=True)
         elif allow_empty:
             source, specs = "", []
         else:
@@ -158,7 +158,7 @@ def parse_toml(text: str, display: str) -> dict[str, Any]:
     return data
 
 
-def _read_procfile(path: Path, display: str, required: bool = False) -> list[ProcessSpec]:
+def read_procfile(path: Path, display: str, required: bool = False) -> list[ProcessSpec]:
     """The Procfile's entries; `required`: it is the only source, so it must define some."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -187,7 +187,7 @@ def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[Proce
                 file=source,
                 key=f"{PREFIX}.procfile",
             )
-        specs = _read_procfile(path, display_path(path, cwd))
+        specs = read_procfile(path, display_path(path, cwd))
     from_procfile = {spec.name: i for i, spec in enumerate(specs)}
     for options in settings.processes:
         name = options.spec.name

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from supervise.errors import OutputExistsError, UsageError
 from supervise.options import CommonOptions
-from supervise.plan import Plan
+from supervise.plan import Instance, Plan
 
 FORMATS: Mapping[str, str] = {
     "supervisord": "supervise.export.supervisord",
@@ -41,6 +41,14 @@ class ExportOptions:
 
 
 Renderer = Callable[[Plan, ExportOptions], dict[str, str]]
+
+
+def checked_env(instance: Instance) -> Mapping[str, str]:
+    """The instance's environment, refused if it holds a NUL: no config file format can carry one."""
+    for key, value in instance.env.items():
+        if "\0" in key or "\0" in value:
+            raise UsageError(f'{instance.name}: environment variable "{key}" contains a NUL byte')
+    return instance.env
 
 
 def renderer(format_name: str) -> Renderer:

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from supervise.errors import UsageError
-from supervise.export import ExportOptions
+from supervise.export import ExportOptions, checked_env
 from supervise.plan import Instance, Plan, dependency_order
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -218,10 +218,7 @@ def _program(app: str, instance: Instance, priority: int, user: str | None, log_
 
 def _launch(instance: Instance) -> tuple[str, list[str], str | None]:
     """(command=, environment= entries, directory=) that start the instance as `up` does."""
-    env: Mapping[str, str] = instance.env
-    for key, value in env.items():
-        if "\0" in key or "\0" in value:
-            raise UsageError(f'{instance.name}: environment variable "{key}" contains a NUL byte')
+    env = checked_env(instance)
     directory = str(instance.cwd)
     cd_in_shell = ini_problem(directory) is not None
     entries = {key: env_entry(key, value) for key, value in env.items()}

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from supervise.config.model import Autorestart, ProcessSpec
 from supervise.errors import UsageError
-from supervise.export import ExportOptions
+from supervise.export import ExportOptions, checked_env
 from supervise.plan import Instance, Plan
 
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -199,10 +199,7 @@ def _service(plan: Plan, app: str, instance: Instance, options: ExportOptions) -
 
 def _launch(instance: Instance) -> tuple[str, list[str], str | None]:
     """(ExecStart=, Environment= values, WorkingDirectory=) that start the instance as `up` does."""
-    env: Mapping[str, str] = instance.env
-    for key, value in env.items():
-        if "\0" in key or "\0" in value:
-            raise UsageError(f'{instance.name}: environment variable "{key}" contains a NUL byte')
+    env = checked_env(instance)
     directory = str(instance.cwd)
     values = {key: environment_value(key, value) for key, value in env.items()}
     if plain_problem(directory) is not None:

@@ -29,14 +29,15 @@ class SupervisorTarget:
         result = []
         for running in self.supervisor.instances.values():
             lc = running.lifecycle
-            alive = running.pid is not None and lc.started_at is not None
             result.append(
                 InstanceStatus(
                     name=running.name,
                     process=running.instance.process,
                     state=lc.state.value,
                     pid=running.pid,
-                    uptime=now - lc.started_at if alive and lc.started_at is not None else None,
+                    uptime=now - lc.started_at
+                    if running.pid is not None and lc.started_at is not None
+                    else None,
                     restarts=lc.restarts,
                     port=running.instance.port,
                     ready=running.ready.is_set() if running.instance.ready is not None else None,
