@@ -17,7 +17,7 @@ from supervise import __version__
 from supervise.errors import SuperviseError
 
 if TYPE_CHECKING:
-    from supervise.options import CommonOptions
+    from supervise.commands.options import CommonOptions
 
 Procfile = Annotated[
     str | None,
@@ -62,7 +62,7 @@ def _common(
     port: int | None = None,
     no_color: bool = False,
 ) -> CommonOptions:
-    from supervise.options import CommonOptions
+    from supervise.commands.options import CommonOptions
 
     return CommonOptions(procfile, root, tuple(env_file or ()), formation, port, no_color)
 
@@ -107,7 +107,8 @@ def up(
     no_color: NoColor = False,
 ) -> int:
     """Run processes in the foreground with restarts; Ctrl-C stops them all."""
-    from supervise.runtime.supervisor import UpOptions, run_up
+    from supervise.commands.up import run_up
+    from supervise.runtime.supervisor import UpOptions
 
     common = _common(procfile, root, env_file, formation, port, no_color)
     up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout)
@@ -124,7 +125,7 @@ def check(
     no_color: NoColor = False,
 ) -> int:
     """Validate the configuration and print the resolved plan."""
-    from supervise.check import run_check
+    from supervise.commands.check import run_check
 
     return run_check(_common(procfile, root, env_file, formation, port, no_color), names or [])
 
@@ -140,7 +141,7 @@ def run(
     port: Port = None,
 ) -> int:
     """Run one command with the project's environment; exit with its code."""
-    from supervise.runtime.oneshot import run_oneshot
+    from supervise.commands.run import run_oneshot
 
     return run_oneshot(_common(procfile, root, env_file, None, port), command)
 
@@ -177,7 +178,7 @@ def export(
     port: Port = None,
 ) -> int:
     """Write a production configuration for the same processes."""
-    from supervise.export import run_export
+    from supervise.commands.export import run_export
 
     common = _common(procfile, root, env_file, formation, port)
     return run_export(
@@ -191,7 +192,7 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing [tool.supervise].")] = False,
 ) -> int:
     """Write [tool.supervise] into pyproject.toml from the Procfile."""
-    from supervise.config.edit import run_init
+    from supervise.commands.init import run_init
 
     return run_init(_common(procfile, root), force=force)
 
@@ -206,28 +207,28 @@ def status(
     root: Root = None,
 ) -> int:
     """Show the instances of the supervise up running for this project."""
-    from supervise.runtime.control_client import run_status
+    from supervise.commands.control import run_status
 
     return run_status(_common(procfile, root), as_json, names or [])
 
 
 def restart(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Restart instances of the running supervise up (resets their backoff)."""
-    from supervise.runtime.control_client import run_action
+    from supervise.commands.control import run_action
 
     return run_action(_common(procfile, root), "restart", names or [])
 
 
 def stop(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Stop instances of the running supervise up; they stay stopped until started."""
-    from supervise.runtime.control_client import run_action
+    from supervise.commands.control import run_action
 
     return run_action(_common(procfile, root), "stop", names or [])
 
 
 def start(names: Targets = None, procfile: Procfile = None, root: Root = None) -> int:
     """Start stopped instances of the running supervise up."""
-    from supervise.runtime.control_client import run_action
+    from supervise.commands.control import run_action
 
     return run_action(_common(procfile, root), "start", names or [])
 

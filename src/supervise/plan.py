@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from supervise.config.model import MAX_INSTANCES, Probe, ProbeKind, ProcessSpec, Project
-from supervise.errors import UsageError
+from supervise.config.model import MAX_INSTANCES, PREFIX, Probe, ProbeKind, ProcessSpec, Project
+from supervise.config.targets import parse_http, parse_tcp
+from supervise.errors import ConfigError, UsageError
 
 FORMATION_ITEM = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=\s*(\d+)\s*")
 
@@ -230,7 +231,7 @@ def _instance(
         env["PYTHONUNBUFFERED"] = "1"
     ready = spec.ready
     if ready is not None and ready.kind in (ProbeKind.HTTP, ProbeKind.TCP):
-        ready = replace(ready, target=expand_vars(ready.target, {**caller_env, **env}))
+        ready = _resolve_probe(project, spec, ready, {**caller_env, **env})
     return Instance(
         name=name,
         spec=spec,
@@ -240,6 +241,17 @@ def _instance(
         cwd=Path(os.path.normpath(project.root / spec.directory)),
         ready=ready,
     )
+
+
+def _resolve_probe(project: Project, spec: ProcessSpec, probe: Probe, env: Mapping[str, str]) -> Probe:
+    """An http/tcp probe with `$PORT` expanded and its endpoint parsed; a bad one is a config error."""
+    target = expand_vars(probe.target, env)
+    try:
+        endpoint = parse_http(target) if probe.kind is ProbeKind.HTTP else parse_tcp(target)
+    except ValueError as error:
+        key = f"{PREFIX}.processes.{spec.name}.ready.{probe.kind.value}"
+        raise ConfigError(f'cannot probe "{probe.target}": {error}', file=project.source, key=key) from None
+    return replace(probe, target=target, endpoint=endpoint)
 
 
 def _check_formation(project: Project, formation: Mapping[str, int]) -> None:

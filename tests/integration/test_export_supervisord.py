@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from supervise.options import CommonOptions
+from supervise.commands.options import CommonOptions
 from supervise.plan import Plan
 from tests.support import clean_env, run_cli, write_files
 

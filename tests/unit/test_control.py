@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from supervise.commands.status_table import format_uptime, render_action, render_status_table
 from supervise.errors import (
     AlreadyRunningError,
     ControlError,
@@ -26,7 +27,6 @@ from supervise.errors import (
 )
 from supervise.runtime.control import SOCKET_PATH_MAX, ControlServer, InstanceStatus, socket_path
 from supervise.runtime.control_client import request
-from supervise.runtime.status_table import format_uptime, render_action, render_status_table
 
 
 class FakeTarget:

@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
-from supervise.errors import UsageError
-from supervise.export import ExportOptions, export_plan
+from supervise.commands.export import export_plan
+from supervise.commands.options import CommonOptions
+from supervise.errors import ConfigError, UsageError
+from supervise.export import ExportOptions
 from supervise.export.compose import render
-from supervise.options import CommonOptions
 from tests.unit.test_export_kubernetes import HOSTILE, toml_string
 
 MakeProject = Callable[[Mapping[str, str | bytes]], Path]
@@ -371,6 +372,6 @@ def test_missing_image_is_a_usage_error(make_project: MakeProject) -> None:
         render_project(make_project, {"Procfile": PROCFILE}, image=None)
 
 
-def test_bad_probe_target_is_a_usage_error(make_project: MakeProject) -> None:
-    with pytest.raises(UsageError, match=r'process "web": ready tcp "db"'):
+def test_bad_probe_target_is_a_config_error(make_project: MakeProject) -> None:
+    with pytest.raises(ConfigError, match=r'processes.web.ready.tcp: cannot probe "db"'):
         healthcheck_of(make_project, '{ tcp = "db" }')

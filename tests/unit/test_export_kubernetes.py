@@ -13,11 +13,12 @@ import kubernetes_validate.utils
 import pytest
 import yaml
 
-from supervise.errors import UsageError
-from supervise.export import ExportOptions, export_plan
+from supervise.commands.export import export_plan
+from supervise.commands.options import CommonOptions
+from supervise.errors import ConfigError, UsageError
+from supervise.export import ExportOptions
 from supervise.export.container import needs_quotes
 from supervise.export.kubernetes import dns_label, escape_expansion, render
-from supervise.options import CommonOptions
 
 KUBERNETES_VERSION = "1.33"
 """A version kubernetes-validate ships schemas for (it validates offline)."""
@@ -384,8 +385,8 @@ def test_log_probe_is_a_comment_not_a_probe(make_project: MakeProject) -> None:
     assert '# ready log "Listening on": no equivalent' in notes
 
 
-def test_bad_probe_url_is_a_usage_error(make_project: MakeProject) -> None:
-    with pytest.raises(UsageError, match=r'process "web": ready http "localhost:5000"'):
+def test_bad_probe_url_is_a_config_error(make_project: MakeProject) -> None:
+    with pytest.raises(ConfigError, match=r'processes.web.ready.http: cannot probe "localhost:5000"'):
         probe_of(make_project, '{ http = "localhost:5000" }')
 
 

@@ -14,7 +14,8 @@ from typing import TypeVar
 import pytest
 
 from supervise.config.model import Probe, ProbeKind
-from supervise.runtime.probes import LogMatcher, probe_once, tcp_address, wait_until_ready
+from supervise.config.targets import parse_tcp
+from supervise.runtime.probes import LogMatcher, probe_once, wait_until_ready
 
 T = TypeVar("T")
 ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
@@ -200,13 +201,14 @@ def test_tcp_ipv6_literal() -> None:
     ],
 )
 def test_tcp_address_forms(target: str, address: tuple[str, int]) -> None:
-    assert tcp_address(target) == address
+    where = parse_tcp(target)
+    assert (where.host, where.port) == address
 
 
 @pytest.mark.parametrize("target", ["", "db", "db:http", "::1:80", "[::1]80", "host:0", "host:70000"])
 def test_tcp_address_rejects(target: str) -> None:
     with pytest.raises(ValueError):
-        tcp_address(target)
+        parse_tcp(target)
 
 
 def test_cmd_ready_on_exit_zero_only(tmp_path: Path) -> None:

@@ -11,44 +11,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from supervise.config.load import display_path, find_root, parse_toml, read_procfile
+from supervise.config.load import parse_toml
 from supervise.config.model import ProcessSpec
 from supervise.errors import ConfigError, OutputExistsError, UsageError
-from supervise.options import CommonOptions
-
-
-def run_init(options: CommonOptions, force: bool) -> int:
-    """Convert the Procfile into `[tool.supervise]` in the root's pyproject.toml."""
-    root = find_root(options.procfile, options.root, Path.cwd())
-    procfile = Path(options.procfile).resolve() if options.procfile else root / "Procfile"
-    shown = display_path(procfile)
-    if not procfile.exists():
-        raise UsageError(f"{shown}: no such file; init converts a Procfile (use -f PATH)")
-    specs = read_procfile(procfile, shown)
-    if not specs:
-        raise ConfigError("defines no processes; nothing to convert", file=shown)
-    pyproject = root / "pyproject.toml"
-    display = display_path(pyproject)
-    existed = pyproject.exists()
-    original = _read_text(pyproject, display)
-    updated = add_supervise_table(original, specs, procfile.name, display, force)
-    try:
-        write_atomically(pyproject, updated)
-    except OSError as error:
-        raise UsageError(f"{display}: cannot write: {error.strerror}") from None
-    action = "wrote" if existed else "created"
-    print(
-        f"{action} [tool.supervise] with {len(specs)} process(es) in {display}; "
-        f"supervise now reads it instead of {procfile.name}",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def add_supervise_table(

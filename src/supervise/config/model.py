@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from supervise.config.targets import Endpoint
+
 
 class Autorestart(enum.Enum):
     """supervisord's `autorestart`: after an exit from RUNNING, restart or not."""
@@ -69,6 +71,8 @@ class Probe:
     target: str
     interval: float = 0.25
     timeout: float = 2.0
+    endpoint: Endpoint | None = None
+    """http/tcp: where to connect, parsed once `$PORT` is expanded (plan.py)."""
 
     def describe(self) -> str:
         """One line for `check` and status output."""

@@ -24,8 +24,7 @@ from supervise.export.container import (
     container_env,
     container_workdir,
     dump_yaml,
-    parse_http_target,
-    parse_tcp_target,
+    endpoint,
     require_image,
     show,
 )
@@ -112,10 +111,9 @@ def healthcheck(spec: ProcessSpec, probe: Probe) -> tuple[Service | None, list[s
     if probe.kind is ProbeKind.CMD:
         return {"test": ["CMD-SHELL", probe.target], **timing}, []
     if probe.kind is ProbeKind.HTTP:
-        parse_http_target(spec, probe.target)  # a bad URL is the user's mistake: say so now
         test = ["CMD", "python3", "-c", HTTP_CHECK, probe.target, timeout]
     else:
-        target = parse_tcp_target(spec, probe.target)
+        target = endpoint(probe)
         test = ["CMD", "python3", "-c", TCP_CHECK, target.host, str(target.port), timeout]
     return {"test": test, **timing}, []
 

@@ -10,14 +10,13 @@ import math
 import os
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
-from supervise.config.model import ProcessSpec
+from supervise.config.model import Probe
+from supervise.config.targets import Endpoint
 from supervise.errors import UsageError
 from supervise.export import ExportOptions
 from supervise.plan import Instance, Plan
@@ -26,44 +25,10 @@ IMAGE_ROOT = "/app"
 """Where the image holds the project (Heroku's convention: `WORKDIR /app`, `COPY . .`)."""
 
 
-@dataclass(frozen=True)
-class ProbeTarget:
-    """Where an http or tcp probe connects."""
-
-    host: str
-    port: int
-    scheme: str = "tcp"
-    path: str = "/"
-
-
-def parse_http_target(spec: ProcessSpec, url: str) -> ProbeTarget:
-    """`http://127.0.0.1:5000/health?x=1` -> host, port (80/443 by default), path with query."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as error:
-        raise _probe_error(spec, "http", url, str(error)) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _probe_error(spec, "http", url, "expected http://HOST[:PORT]/PATH")
-    if port is None:
-        port = 443 if parts.scheme == "https" else 80
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return ProbeTarget(host=parts.hostname, port=port, scheme=parts.scheme, path=path)
-
-
-def parse_tcp_target(spec: ProcessSpec, target: str) -> ProbeTarget:
-    """`host:port`, `[::1]:port` or `port`, read exactly as `up` reads it."""
-    from supervise.runtime.probes import tcp_address
-
-    try:
-        host, port = tcp_address(target)
-    except ValueError:
-        raise _probe_error(spec, "tcp", target, "expected HOST:PORT or PORT") from None
-    return ProbeTarget(host=host, port=port)
-
-
-def _probe_error(spec: ProcessSpec, kind: str, target: str, reason: str) -> UsageError:
-    return UsageError(f'process "{spec.name}": ready {kind} {show(target)}: {reason}')
+def endpoint(probe: Probe) -> Endpoint:
+    """Where an http/tcp probe connects: parsed by the plan, which refuses a bad target."""
+    assert probe.endpoint is not None, f"unresolved {probe.kind.value} probe {probe.target!r}"
+    return probe.endpoint
 
 
 def require_image(options: ExportOptions, format_name: str) -> str:

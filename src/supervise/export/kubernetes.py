@@ -30,8 +30,7 @@ from supervise.export.container import (
     container_env,
     container_workdir,
     dump_yaml,
-    parse_http_target,
-    parse_tcp_target,
+    endpoint,
     require_image,
     show,
 )
@@ -257,13 +256,13 @@ def readiness_probe(spec: ProcessSpec, probe: Probe) -> tuple[Manifest | None, l
         return {"exec": {"command": command}, **timing}, []
     notes = []
     if probe.kind is ProbeKind.HTTP:
-        target = parse_http_target(spec, probe.target)
+        target = endpoint(probe)
         action: Manifest = {"path": target.path, "port": target.port}
         if target.scheme == "https":
             action["scheme"] = "HTTPS"
         key = "httpGet"
     else:
-        target = parse_tcp_target(spec, probe.target)
+        target = endpoint(probe)
         action = {"port": target.port}
         key = "tcpSocket"
     if is_loopback(target.host):

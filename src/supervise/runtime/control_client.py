@@ -6,17 +6,14 @@ import neither asyncio nor the server.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from supervise.errors import ControlError, NotRunningError, SuperviseError, UsageError
-from supervise.options import CommonOptions, project_root
-from supervise.runtime.control import PROTOCOL, InstanceStatus, socket_path
+from supervise.errors import ControlError, NotRunningError
+from supervise.runtime.control import PROTOCOL, socket_path
 
 STATUS_TIMEOUT = 10.0
 ACTION_TIMEOUT = 60.0
@@ -59,44 +56,3 @@ def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Map
     if not answer.get("ok"):
         raise ControlError(str(answer.get("error")), int(answer.get("exit", 1)))
     return answer
-
-
-def run_status(options: CommonOptions, as_json: bool, names: Sequence[str] = ()) -> int:
-    """`supervise status [NAME...] [--json]`: the running instances as a table or a JSON list."""
-    from supervise.runtime.status_table import render_status_table
-
-    root = project_root(options)
-    answer = request(root, {"op": "status", "names": list(names)}, STATUS_TIMEOUT, os.environ)
-    statuses = [InstanceStatus.from_json(item) for item in answer.get("instances", [])]
-    if as_json:
-        import json
-
-        print(json.dumps([dataclasses.asdict(status) for status in statuses], indent=2))
-    else:
-        sys.stdout.write(render_status_table(statuses))
-    return 0
-
-
-def run_action(options: CommonOptions, action: str, names: Sequence[str]) -> int:
-    """`supervise restart|stop|start NAME...`: one line per instance; exit 1 if one did not make it."""
-    from supervise.runtime.status_table import render_action
-
-    if not names:
-        raise UsageError(f"{action}: name at least one instance (web.1), process (web) or group")
-    root = project_root(options)
-    message = {"op": action, "names": list(names)}
-    answer = request(root, message, _action_timeout(options), os.environ)
-    lines, code = render_action(action, [InstanceStatus.from_json(i) for i in answer.get("instances", [])])
-    for line in lines:
-        print(line)
-    return code
-
-
-def _action_timeout(options: CommonOptions) -> float:
-    """Long enough for the slowest stop and start the configuration allows."""
-    try:
-        project = options.load_project()
-    except SuperviseError:
-        return ACTION_TIMEOUT
-    slowest = max((spec.stop_timeout + spec.restart.startsecs for spec in project.processes), default=0.0)
-    return ACTION_TIMEOUT + slowest

@@ -22,6 +22,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from supervise.config.model import Probe, ProbeKind
+from supervise.config.targets import parse_tcp
 
 T = TypeVar("T")
 
@@ -178,29 +179,10 @@ async def _read_answer(reader: asyncio.StreamReader, status: int) -> None:
         left -= len(chunk)
 
 
-def tcp_address(target: str) -> tuple[str, int]:
-    """`5000` -> 127.0.0.1:5000; `host:5000`; `[::1]:5000`. ValueError when it is none of these."""
-    text = target.strip().removeprefix("tcp://")
-    if text.isdigit():
-        host, port = "127.0.0.1", text
-    elif text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if not rest.startswith(":"):
-            raise ValueError(f"expected [host]:port, got {target!r}")
-        port = rest[1:]
-    else:
-        host, sep, port = text.rpartition(":")
-        if not sep or ":" in host:
-            raise ValueError(f"expected host:port or a port, got {target!r}")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected a port number from 1 to 65535, got {target!r}")
-    return host or "127.0.0.1", int(port)
-
-
 async def tcp_connects(target: str, timeout: float) -> bool:
-    """True when a TCP connection to `target` (see `tcp_address`) opens within `timeout`."""
-    host, port = tcp_address(target)
-    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    """True when a TCP connection to `target` (see `config.targets.parse_tcp`) opens within `timeout`."""
+    where = parse_tcp(target)
+    _, writer = await asyncio.wait_for(asyncio.open_connection(where.host, where.port), timeout)
     writer.close()
     return True
 

@@ -9,7 +9,6 @@ descendant still alive: nothing we started outlives us.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -17,13 +16,11 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from supervise.errors import UsageError
-from supervise.options import CommonOptions
 from supervise.plan import Plan, dependency_order, stop_waves
 from supervise.runtime import proctree
 from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
-from supervise.runtime.output import Printer, use_color
+from supervise.runtime.output import Printer
 from supervise.runtime.reaper import Reaper
 
 if TYPE_CHECKING:
@@ -42,19 +39,6 @@ class UpOptions:
     timeout: float | None = None
     then: str | None = None
     ready_timeout: float | None = None
-
-
-def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
-    """`supervise up`: run the plan in the foreground; the process's exit code."""
-    plan = options.load_plan(names)
-    if not plan.instances:
-        raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
-    color = use_color(isatty=os.isatty(1), environ=os.environ, no_color_flag=options.no_color)
-    if color and sys.platform == "win32":  # elsewhere terminals read ANSI codes as they are
-        import colorama
-
-        colorama.just_fix_windows_console()
-    return asyncio.run(Supervisor(plan, up, color=color).run())
 
 
 class Supervisor:

@@ -9,10 +9,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from supervise.commands.options import CommonOptions
 from supervise.config.load import display_path
-from supervise.config.model import Autorestart, Probe, ProbeKind, ProcessSpec
-from supervise.errors import ConfigError
-from supervise.options import CommonOptions
+from supervise.config.model import Autorestart, ProcessSpec
 from supervise.plan import Instance, Plan
 
 # Words a shell handles itself: no program to find on PATH.
@@ -64,46 +63,10 @@ SHELL_WORDS = frozenset(
 def run_check(options: CommonOptions, names: Sequence[str]) -> int:
     """Print the plan to stdout and warnings to stderr; errors raise (exit 2)."""
     plan = options.load_plan(names)
-    check_probes(plan)
     sys.stdout.write(render_plan(plan))
     for warning in plan_warnings(plan, shutil.which):
         print(f"supervise: warning: {warning}", file=sys.stderr)
     return 0
-
-
-def check_probes(plan: Plan) -> None:
-    """An http/tcp target that cannot work once `$PORT` is expanded is a config error."""
-    for instance in plan.instances:
-        problem = probe_problem(instance.ready) if instance.ready else None
-        if problem and instance.ready:
-            key = f"tool.supervise.processes.{instance.process}.ready.{instance.ready.kind.value}"
-            raise ConfigError(problem, file=plan.project.source, key=key)
-
-
-def probe_problem(probe: Probe) -> str | None:
-    """Why an expanded http/tcp target cannot be probed (say, `$PROT` was a typo), or None."""
-    if probe.kind not in (ProbeKind.HTTP, ProbeKind.TCP):
-        return None
-    if probe.kind is ProbeKind.HTTP:
-        from urllib.parse import urlsplit
-
-        try:
-            parts = urlsplit(probe.target)
-            ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname) and parts.port != 0
-        except ValueError:  # a port that is not a number
-            ok = False
-        example = "http://127.0.0.1:$PORT/health"
-    else:  # the forms runtime/probes.py accepts: 5000, host:5000, [::1]:5000
-        text = probe.target.strip().removeprefix("tcp://")
-        if text.startswith("["):
-            _, _, rest = text.partition("]")
-            ok, port = rest.startswith(":"), rest[1:]
-        else:
-            host, _, port = text.rpartition(":")
-            ok = ":" not in host
-        ok = ok and port.isdigit() and 0 < int(port) < 65536
-        example = "127.0.0.1:$PORT"
-    return None if ok else f'cannot probe "{probe.target}": expected something like "{example}"'
 
 
 def render_plan(plan: Plan) -> str:

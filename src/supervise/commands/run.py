@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from supervise.commands.options import CommonOptions
 from supervise.errors import ConfigError
-from supervise.options import CommonOptions
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 IGNORED = (signal.SIGINT, signal.SIGQUIT)

@@ -1,0 +1,1 @@
+"""One module per command: the only layer that sees CLI options (DESIGN.md)."""
