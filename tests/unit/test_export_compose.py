@@ -114,7 +114,8 @@ def test_one_service_per_process_type_that_docker_compose_accepts(make_project: 
     web = resolved(out)["services"]["web"]
     assert web["image"] == "shop:2"
     assert web["entrypoint"] == ["/bin/sh", "-c"]
-    assert web["command"] == ["gunicorn app:wsgi --bind 0.0.0.0:$PORT"]
+    # A simple command is exec'd: the program is PID 1 and gets docker stop's SIGTERM itself.
+    assert web["command"] == ["exec gunicorn app:wsgi --bind 0.0.0.0:$PORT"]
     assert web["working_dir"] == "/app"
     assert web["deploy"] == {"replicas": 3}
     assert web["expose"] == ["5000"]

@@ -173,7 +173,7 @@ directory = "services/api"
     text = render_project(make_project, {"pyproject.toml": pyproject}, image="shop:2")
     api = container(one(text, "Deployment", "shop-api"))
     assert api["image"] == "shop:2"
-    assert api["command"] == ["/bin/sh", "-c", "python -m api"]
+    assert api["command"] == ["/bin/sh", "-c", "exec python -m api"]
     assert api["workingDir"] == "/app/services/api"
 
 

@@ -272,7 +272,7 @@ def test_environment_holds_what_it_can_and_env_passes_the_rest(tmp_path: Path) -
     spec = ProcessSpec(name="web", command="run", env=MappingProxyType({"OK": "a b", "BOTH": "'\""}))
     text = render(make_plan(tmp_path, spec), ExportOptions(app="app"))["app.conf"]
     assert 'environment=OK="a b",PORT="5000",PS="web.1",PYTHONUNBUFFERED="1"\n' in text
-    assert 'command=/usr/bin/env -- "BOTH=\'\\"" /bin/sh -c run\n' in text
+    assert """command=/usr/bin/env -- "BOTH='\\"" /bin/sh -c 'exec run'\n""" in text
 
 
 def test_line_breaks_go_through_a_shell_that_rebuilds_them(tmp_path: Path) -> None:
@@ -307,7 +307,8 @@ def test_program_options_follow_the_spec(tmp_path: Path) -> None:
     assert (web1.autostart, web1.autorestart, web1.exitcodes) == (False, RestartUnconditionally, [0, 3])  # type: ignore[attr-defined]
     assert (web1.startsecs, web1.startretries) == (1, 5)  # type: ignore[attr-defined]
     assert (db1.autostart, db1.stopsignal, db1.stopwaitsecs) == (True, 2, 3)  # type: ignore[attr-defined]
-    assert db1.stopasgroup and db1.killasgroup  # type: ignore[attr-defined]
+    # A simple command is exec'd and stops its own children; SIGKILL still reaches the group.
+    assert not db1.stopasgroup and db1.killasgroup  # type: ignore[attr-defined]
     assert db1.stdout_logfile == str(tmp_path / "logs" / "app-db-1.out.log")  # type: ignore[attr-defined]
     assert db1.stderr_logfile == str(tmp_path / "logs" / "app-db-1.err.log")  # type: ignore[attr-defined]
     assert "user=www-data\n" in text

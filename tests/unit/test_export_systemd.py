@@ -273,7 +273,7 @@ def test_environment_holds_what_it_can_and_env_passes_the_rest(tmp_path: Path) -
     )
     unit = render(make_plan(tmp_path, spec), ExportOptions(app="app"))["app-w-1.service"]
     assert 'Environment="OK=a b"\n' in unit
-    assert 'ExecStart=/usr/bin/env -- BAD-NAME=x "BEL=\\x07" /bin/sh -c run\n' in unit
+    assert 'ExecStart=/usr/bin/env -- BAD-NAME=x "BEL=\\x07" /bin/sh -c "exec run"\n' in unit
 
 
 @pytest.mark.parametrize("directory", ["ends with space ", "line\nbreak"])
@@ -315,7 +315,8 @@ def test_units_follow_the_spec(tmp_path: Path) -> None:
     assert web2["RestartForceExitStatus"] == ["SIGHUP SIGINT SIGTERM SIGPIPE"]
     assert web2["RestartSec"] == ["1s"]
     assert web2["StartLimitBurst"] == ["3"] and web2["StartLimitIntervalSec"] == ["9s"]
-    assert web2["KillMode"] == ["control-group"] and web2["User"] == ["www-data"]
+    # "web" is a simple command: SIGTERM to the program, SIGKILL to the group (stopasgroup = false).
+    assert web2["KillMode"] == ["mixed"] and web2["User"] == ["www-data"]
     assert started_with(units["app-web-2.service"])[0]["PORT"] == "5001"
     assert started_with(units["app-web-2.service"])[0]["PS"] == "web.2"
     assert db1["KillSignal"] == ["SIGINT"] and db1["TimeoutStopSec"] == ["2500ms"]

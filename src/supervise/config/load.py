@@ -98,13 +98,12 @@ def load_project(
             processes=tuple(specs),
             env_files=_env_files(env_files, None, project_root, source, cwd),
         )
-    if settings.stop_timeout is not None:
-        # The project-wide default reaches Procfile entries the TOML never names.
+    # Project-wide defaults reach the Procfile entries the TOML never names.
+    defaults = {"stop_timeout": settings.stop_timeout, "stopasgroup": settings.stopasgroup}
+    defaults = {key: value for key, value in defaults.items() if value is not None}
+    if defaults:
         named = {options.spec.name for options in settings.processes}
-        specs = [
-            spec if spec.name in named else dataclasses.replace(spec, stop_timeout=settings.stop_timeout)
-            for spec in specs
-        ]
+        specs = [spec if spec.name in named else dataclasses.replace(spec, **defaults) for spec in specs]
     from supervise.config.pyproject import check_references
 
     check_references(tuple(specs), settings.groups, source)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from supervise.config.shell import is_simple_command, shell_line
 from supervise.config.targets import Endpoint
 
 
@@ -100,6 +101,8 @@ class ProcessSpec:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     stopsignal: str = "TERM"
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    stopasgroup: bool | None = None
+    """None: decided by the command (see `stops_as_group`)."""
     watch: tuple[str, ...] = ()
     watch_ignore: tuple[str, ...] = ()
     ready: Probe | None = None
@@ -110,6 +113,23 @@ class ProcessSpec:
     @property
     def stop_signal_number(self) -> signal.Signals:
         return signal.Signals[f"SIG{self.stopsignal}"]
+
+    @property
+    def shell_line(self) -> str:
+        """What `/bin/sh -c` runs, under `up` and in every export: simple commands are exec'd."""
+        return shell_line(self.command)
+
+    @property
+    def stops_as_group(self) -> bool:
+        """supervisord's `stopasgroup`: unless set, only for a compound shell line.
+
+        A simple command is exec'd, so the program gets the stop signal and
+        stops its own workers (gunicorn, Celery); the shell of a compound line
+        would not pass the signal on, so there the whole group gets it.
+        """
+        if self.stopasgroup is not None:
+            return self.stopasgroup
+        return not is_simple_command(self.command)
 
 
 @dataclass(frozen=True)

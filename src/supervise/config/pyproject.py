@@ -81,7 +81,7 @@ class TableReader:
 
 # -- the schema ----------------------------------------------------------------
 
-TOP_KEYS = ("procfile", "env_files", "port_base", "stop_timeout", "processes", "groups")
+TOP_KEYS = ("procfile", "env_files", "port_base", "stop_timeout", "stopasgroup", "processes", "groups")
 PROCESS_KEYS = (
     "command",
     "directory",
@@ -95,6 +95,7 @@ PROCESS_KEYS = (
     "backoff",
     "stopsignal",
     "stop_timeout",
+    "stopasgroup",
     "watch",
     "watch_ignore",
     "ready",
@@ -119,6 +120,7 @@ class Settings:
     env_files: tuple[str, ...] | None = None
     port_base: int | None = None
     stop_timeout: float | None = None
+    stopasgroup: bool | None = None
     processes: tuple[ProcessOptions, ...] = ()
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -127,6 +129,7 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
     """Validate `[tool.supervise]`; errors name the file and the key path."""
     top = TableReader(table, PREFIX, filename, TOP_KEYS)
     stop_timeout = top.get("stop_timeout", to_nonneg_number, None)
+    stopasgroup = top.get("stopasgroup", to_bool, None)
     processes_table = top.sub("processes", None)
     processes = []
     for name, value in processes_table.table.items():
@@ -137,7 +140,7 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
         if not isinstance(value, dict):
             raise ConfigError(f"expected a table, got {show(value)}", file=filename, key=path)
         reader = TableReader(value, path, filename, PROCESS_KEYS)
-        processes.append(_parse_process(name, reader, stop_timeout))
+        processes.append(_parse_process(name, reader, stop_timeout, stopasgroup))
     groups_reader = top.sub("groups", None)
     groups = {}
     for group, members in groups_reader.table.items():
@@ -150,12 +153,15 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
         env_files=top.get("env_files", to_str_list, None),
         port_base=top.get("port_base", to_port, None),
         stop_timeout=stop_timeout,
+        stopasgroup=stopasgroup,
         processes=tuple(processes),
         groups=MappingProxyType(groups),
     )
 
 
-def _parse_process(name: str, r: TableReader, stop_timeout: float | None) -> ProcessOptions:
+def _parse_process(
+    name: str, r: TableReader, stop_timeout: float | None, stopasgroup: bool | None
+) -> ProcessOptions:
     defaults = ProcessSpec(name=name, command="")
     policy = RestartPolicy(
         autorestart=r.get("autorestart", to_autorestart, defaults.restart.autorestart),
@@ -187,6 +193,7 @@ def _parse_process(name: str, r: TableReader, stop_timeout: float | None) -> Pro
             to_nonneg_number,
             defaults.stop_timeout if stop_timeout is None else stop_timeout,
         ),
+        stopasgroup=r.get("stopasgroup", to_bool, stopasgroup),
         watch=r.get("watch", to_str_list, ()),
         watch_ignore=r.get("watch_ignore", to_str_list, ()),
         ready=_parse_probe(r) if "ready" in r.table else None,

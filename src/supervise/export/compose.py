@@ -64,7 +64,7 @@ def service(
     env = container_env(first)
     body: Service = {
         "entrypoint": ["/bin/sh", "-c"],
-        "command": [spec.command],
+        "command": [spec.shell_line],
         "working_dir": container_workdir(first.cwd, plan.project.root),
         "environment": {key: value for key, value in env.items() if key not in options.secret_env},
         "deploy": {"replicas": len(instances)},

@@ -89,7 +89,7 @@ def process_manifests(
     container: Manifest = {
         "name": component,
         "image": image,
-        "command": ["/bin/sh", "-c", escape_expansion(spec.command)],
+        "command": ["/bin/sh", "-c", escape_expansion(spec.shell_line)],
         "workingDir": container_workdir(first.cwd, root),
         "envFrom": env_from,
     }

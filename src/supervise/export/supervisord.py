@@ -204,7 +204,7 @@ def _program(app: str, instance: Instance, priority: int, user: str | None, log_
         f"startretries={policy.startretries}",
         f"stopsignal={spec.stopsignal}",
         f"stopwaitsecs={math.ceil(spec.stop_timeout)}",
-        "stopasgroup=true",
+        f"stopasgroup={str(spec.stops_as_group).lower()}",
         "killasgroup=true",
         f"priority={priority}",
     ]
@@ -223,14 +223,21 @@ def _launch(instance: Instance) -> tuple[str, list[str], str | None]:
     cd_in_shell = ini_problem(directory) is not None
     entries = {key: env_entry(key, value) for key, value in env.items()}
     passed = [key for key, entry in entries.items() if entry is None]
-    texts = [instance.command, *passed, *(env[key] for key in passed)]
+    texts = [instance.spec.shell_line, *passed, *(env[key] for key in passed)]
     if cd_in_shell or any(char in text for text in texts for char in LINE_BREAKS):
         # A shell in between owns PWD, OLDPWD and maybe SHLVL: hand every value
         # to env(1) after it, so the process still gets exactly the plan's.
-        argv = [ENV, "--", *(f"{key}={value}" for key, value in env.items()), SH, "-c", instance.command]
+        argv = [
+            ENV,
+            "--",
+            *(f"{key}={value}" for key, value in env.items()),
+            SH,
+            "-c",
+            instance.spec.shell_line,
+        ]
         script = shell_script(argv, directory if cd_in_shell else None)
         return command_line([SH, "-c", script]), [], None if cd_in_shell else directory
-    argv = [SH, "-c", instance.command]
+    argv = [SH, "-c", instance.spec.shell_line]
     if passed:
         argv = [ENV, "--", *(f"{key}={env[key]}" for key in passed), *argv]
     return command_line(argv), [entry for entry in entries.values() if entry is not None], directory

@@ -183,7 +183,8 @@ def _service(plan: Plan, app: str, instance: Instance, options: ExportOptions) -
     lines.append(f"ExecStart={exec_start}")
     lines += _restart(spec)
     lines += [
-        "KillMode=control-group",
+        # The stop signal to the program alone (mixed) or to its whole group, as `up` sends it.
+        f"KillMode={'control-group' if spec.stops_as_group else 'mixed'}",
         f"KillSignal=SIG{spec.stopsignal}",
         # systemd reads TimeoutStopSec=0 as "never SIGKILL"; supervise's 0 means at once.
         f"TimeoutStopSec={seconds(max(spec.stop_timeout, 0.001))}",
@@ -205,10 +206,10 @@ def _launch(instance: Instance) -> tuple[str, list[str], str | None]:
     if plain_problem(directory) is not None:
         # WorkingDirectory= cannot hold it: a shell cds there, and every value goes
         # to env(1) after it, since the shell owns PWD and OLDPWD.
-        argv = [ENV, "--", *(f"{k}={v}" for k, v in env.items()), SH, "-c", instance.command]
+        argv = [ENV, "--", *(f"{k}={v}" for k, v in env.items()), SH, "-c", instance.spec.shell_line]
         return exec_line([SH, "-c", CD_THEN_EXEC, directory, *argv]), [], None
     passed = [key for key, value in values.items() if value is None]
-    argv = [SH, "-c", instance.command]
+    argv = [SH, "-c", instance.spec.shell_line]
     if passed:
         argv = [ENV, "--", *(f"{key}={env[key]}" for key in passed), *argv]
     return exec_line(argv), [value for value in values.values() if value is not None], directory
