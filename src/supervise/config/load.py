@@ -99,11 +99,8 @@ def load_project(
             env_files=_env_files(env_files, None, project_root, source, cwd),
         )
     # Project-wide defaults reach the Procfile entries the TOML never names.
-    defaults = {"stop_timeout": settings.stop_timeout, "stopasgroup": settings.stopasgroup}
-    defaults = {key: value for key, value in defaults.items() if value is not None}
-    if defaults:
-        named = {options.spec.name for options in settings.processes}
-        specs = [spec if spec.name in named else dataclasses.replace(spec, **defaults) for spec in specs]
+    named = {options.spec.name for options in settings.processes}
+    specs = [spec if spec.name in named else _with_defaults(spec, settings) for spec in specs]
     from supervise.config.pyproject import check_references
 
     check_references(tuple(specs), settings.groups, source)
@@ -214,6 +211,15 @@ def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[Proce
                 where = ""
             raise ConfigError(f"no command (set command here{where})", file=source, key=key)
     return specs
+
+
+def _with_defaults(spec: ProcessSpec, settings: Settings) -> ProcessSpec:
+    """A Procfile entry with the project-wide `stop_timeout` and `stopasgroup`, where set."""
+    return dataclasses.replace(
+        spec,
+        stop_timeout=spec.stop_timeout if settings.stop_timeout is None else settings.stop_timeout,
+        stopasgroup=settings.stopasgroup,
+    )
 
 
 def _env_files(
