@@ -107,8 +107,7 @@ def up(
     no_color: NoColor = False,
 ) -> int:
     """Run processes in the foreground with restarts; Ctrl-C stops them all."""
-    from supervise.commands.up import run_up
-    from supervise.runtime.supervisor import UpOptions
+    from supervise.commands.up import UpOptions, run_up
 
     common = _common(procfile, root, env_file, formation, port, no_color)
     up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-from supervise.config.model import MAX_INSTANCES, PREFIX, Probe, ProbeKind, ProcessSpec, Project
+from supervise.config.model import MAX_INSTANCES, PREFIX, Autorestart, Probe, ProbeKind, ProcessSpec, Project
 from supervise.config.targets import parse_http, parse_tcp
 from supervise.errors import ConfigError, UsageError
 
@@ -158,6 +158,15 @@ def select(project: Project, names: Sequence[str]) -> set[str]:
                 wanted.add(dep)
                 pending.append(dep)
     return wanted
+
+
+def without_restarts(plan: Plan) -> Plan:
+    """The plan with no restarts or retries: foreman's `--abort-on-exit`, where any exit ends the run."""
+    instances = []
+    for instance in plan.instances:
+        policy = replace(instance.spec.restart, autorestart=Autorestart.NEVER, startretries=0)
+        instances.append(replace(instance, spec=replace(instance.spec, restart=policy)))
+    return replace(plan, instances=tuple(instances))
 
 
 def dependency_order(specs: Iterable[ProcessSpec]) -> list[str]:

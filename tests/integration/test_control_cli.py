@@ -179,6 +179,7 @@ def test_status_json_is_a_list_for_scripts(server: Child, project: Path, env: di
             "restarts": 2,
             "port": 5100,
             "ready": None,
+            "waiting_for": None,
         }
     ]
 
@@ -375,7 +376,7 @@ def test_up_unknown_name_is_one_line_and_exit_2(
     result = run_cli("restart", "wbe", cwd=up_project, env=env)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
-    assert '"wbe"' in result.stderr and "web" in result.stderr and "worker" in result.stderr
+    assert result.stderr == 'supervise: unknown instance, process or group "wbe"; did you mean "web"?\n'
 
 
 def test_second_up_in_the_same_project_is_refused_naming_the_first(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from supervise.config.model import ProcessSpec, Project, RestartPolicy
 from supervise.plan import build_plan
+from supervise.runtime.group import GroupWatch
 from supervise.runtime.instance import RunningInstance
 from supervise.runtime.lifecycle import Restart, Start, State, Stop
 from supervise.runtime.output import Printer
@@ -39,6 +40,7 @@ def run_instance(tmp_path: Path, script: list[object]) -> tuple[RunningInstance,
                 plan.instances[0],
                 plan.environment(plan.instances[0]),
                 printer,
+                groups=GroupWatch(asyncio.get_running_loop()),
                 clock=asyncio.get_running_loop().time,
                 on_change=lambda _: changed.set(),
                 on_task_done=task_done,

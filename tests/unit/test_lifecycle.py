@@ -12,6 +12,7 @@ from supervise.runtime.lifecycle import (
     CancelTimer,
     Event,
     Exited,
+    GroupGone,
     Kill,
     Lifecycle,
     Log,
@@ -26,6 +27,7 @@ from supervise.runtime.lifecycle import (
     Stop,
     TimerFired,
     TransitionError,
+    WatchGroup,
     describe_exit,
 )
 
@@ -196,7 +198,7 @@ def test_stop_sends_stopsignal_then_sigkill_after_timeout() -> None:
     lc = Lifecycle("web.1", spec())
     drive(lc, [(0, Start()), (0, Spawned(1)), (1, TimerFired())])
     actions = lc.handle(Stop(), 5)
-    assert Signal(signal.SIGTERM) in actions
+    assert Signal(signal.SIGTERM, whole_group=False) in actions
     assert timers(actions) == [10.0]
     assert lc.state is State.STOPPING
     actions = lc.handle(TimerFired(), 15)
@@ -230,7 +232,7 @@ def test_restart_from_running_stops_then_spawns_and_resets_failures() -> None:
     drive(lc, [(0, Start()), (0, Spawned(1)), (1, TimerFired())])
     actions = lc.handle(Restart("src/app.py changed"), 5)
     assert logs(actions)[0] == "restarting web.1 (src/app.py changed)"
-    assert Signal(signal.SIGTERM) in actions
+    assert Signal(signal.SIGTERM, whole_group=False) in actions
     actions = lc.handle(Exited(-signal.SIGTERM), 5.1)
     assert Spawn() in actions
     assert lc.state is State.STARTING
@@ -289,7 +291,7 @@ def test_stop_while_spawning_lets_the_spawn_finish_then_stops_it() -> None:
     lc = Lifecycle("web.1", spec())
     lc.handle(Start(), 0)  # Spawn is under way: no pid yet
     actions = lc.handle(Stop(), 0.01)
-    assert Signal(signal.SIGTERM) in actions  # the runtime delivers it once the pid exists
+    assert Signal(signal.SIGTERM, whole_group=False) in actions  # the runtime delivers it once the pid exists
     assert lc.handle(Spawned(7), 0.02) == [Log("web.1 started (pid 7)")]  # no startsecs timer
     assert lc.state is State.STOPPING
     lc.handle(Exited(-signal.SIGTERM), 0.03)
@@ -311,3 +313,75 @@ def test_spawn_failure_after_a_stop_request_is_just_stopped() -> None:
     lc.handle(SpawnFailed("No such file or directory"), 0.02)
     assert lc.state is State.STOPPED
     assert lc.failures == 0
+
+
+# -- a process lives as long as its group ----------------------------------------
+
+
+def compound() -> ProcessSpec:
+    """A shell line whose program is the shell's child: the shell leads the group."""
+    return ProcessSpec(name="web", command="cd . && python srv.py", restart=spec().restart, stop_timeout=10.0)
+
+
+def running(lc: Lifecycle) -> Lifecycle:
+    drive(lc, [(0, Start()), (0, Spawned(1)), (1, TimerFired())])
+    assert lc.state is State.RUNNING
+    return lc
+
+
+def test_a_compound_line_stops_as_a_group_and_a_simple_command_alone() -> None:
+    assert Signal(signal.SIGTERM, whole_group=True) in running(Lifecycle("web.1", compound())).handle(
+        Stop(), 2
+    )
+    assert Signal(signal.SIGTERM, whole_group=False) in running(Lifecycle("web.1", spec())).handle(Stop(), 2)
+
+
+def test_stop_is_reported_only_once_the_group_is_gone() -> None:
+    lc = running(Lifecycle("web.1", compound()))
+    lc.handle(Stop(), 2)
+    actions = lc.handle(Exited(0, leftovers=True), 3)
+    assert actions == [WatchGroup()]  # no second signal, no report yet
+    assert lc.state is State.STOPPING and not lc.done
+    actions = lc.handle(GroupGone(), 4)
+    assert lc.state is State.STOPPED and logs(actions) == ["web.1 stopped (exited with code 0)"]
+
+
+def test_each_stop_sends_the_stop_signal_once_then_sigkill_to_the_group() -> None:
+    lc = running(Lifecycle("web.1", spec()))
+    actions = drive(lc, [(2, Stop()), (3, Stop()), (4, Exited(0, leftovers=True)), (12, TimerFired())])
+    signals = [a for a in actions if isinstance(a, Signal)]
+    assert signals == [Signal(signal.SIGTERM, whole_group=False), Signal(signal.SIGKILL, whole_group=True)]
+
+
+def test_an_exit_that_leaves_processes_stops_them_before_it_is_reported() -> None:
+    lc = running(Lifecycle("web.1", compound()))
+    actions = lc.handle(Exited(1, leftovers=True), 5)
+    assert lc.state is State.STOPPING
+    assert Signal(signal.SIGTERM, whole_group=True) in actions and SetTimer(10.0) in actions
+    assert WatchGroup() in actions and Spawn() not in actions
+    actions = lc.handle(GroupGone(), 6)
+    # Only now: reported as the main process's exit, and restarted (autorestart = unexpected).
+    assert logs(actions) == ["web.1 exited with code 1 (not expected); restarting"]
+    assert Spawn() in actions and lc.state is State.STARTING
+
+
+def test_a_restart_spawns_only_after_the_old_group_is_gone() -> None:
+    lc = running(Lifecycle("web.1", compound()))
+    assert Spawn() not in lc.handle(Restart("app.py changed"), 2)
+    assert Spawn() not in lc.handle(Exited(-15, leftovers=True), 3)
+    actions = lc.handle(GroupGone(), 4)
+    assert Spawn() in actions and lc.failures == 0
+
+
+def test_a_stop_while_leftovers_drain_ends_as_a_stop() -> None:
+    lc = running(Lifecycle("web.1", compound()))
+    lc.handle(Exited(1, leftovers=True), 5)
+    assert lc.handle(Stop(), 6) == []  # the drain's signal was the one stop signal
+    actions = lc.handle(GroupGone(), 7)
+    assert lc.state is State.STOPPED and Spawn() not in actions
+
+
+def test_exit_reports_say_what_happened_to_the_main_process() -> None:
+    lc = running(Lifecycle("web.1", spec()))
+    lc.handle(Stop(), 2)
+    assert logs(lc.handle(Exited(-9), 3)) == ["web.1 stopped (was killed by SIGKILL)"]

@@ -51,8 +51,10 @@ def render_status_table(statuses: Sequence[InstanceStatus]) -> str:
         return "no instances\n"
     rows = [COLUMNS, *(status_row(status) for status in statuses)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(COLUMNS))]
+    notes = ["", *(f"  (for {s.waiting_for})" if s.waiting_for else "" for s in statuses)]
     lines = (
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + note
+        for row, note in zip(rows, notes, strict=True)
     )
     return "".join(f"{line}\n" for line in lines)
 

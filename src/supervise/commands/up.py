@@ -1,16 +1,36 @@
-"""`supervise up`: turn the options into a Plan and run it in the foreground."""
+"""`supervise up`: turn the options into a Plan and run it in the foreground.
+
+This is where `up`'s collaborators are built and wired: the Printer on our
+stdout, the Supervisor, the control socket (taken before anything spawns, so
+a second `up` for the project stops there) and the --then smoke run.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
 
 from supervise.commands.options import CommonOptions
 from supervise.errors import UsageError
-from supervise.runtime.output import use_color
-from supervise.runtime.supervisor import Supervisor, UpOptions
+from supervise.plan import Plan, without_restarts
+from supervise.runtime.output import Printer, use_color
+from supervise.runtime.supervisor import RunSettings, Supervisor
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """`up`'s own options, besides the common ones."""
+
+    abort_on_exit: bool = False
+    timeout: float | None = None
+    then: str | None = None
+    ready_timeout: float | None = None
 
 
 def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
@@ -18,9 +38,68 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     plan = options.load_plan(names)
     if not plan.instances:
         raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
+    if up.abort_on_exit:
+        plan = without_restarts(plan)  # foreman's way: the first exit ends the run
     color = use_color(isatty=os.isatty(1), environ=os.environ, no_color_flag=options.no_color)
     if color and sys.platform == "win32":  # elsewhere terminals read ANSI codes as they are
         import colorama
 
         colorama.just_fix_windows_console()
-    return asyncio.run(Supervisor(plan, up, color=color).run())
+    with _nonblocking(sys.stdout.fileno()):
+        return asyncio.run(_up(plan, up, color))
+
+
+async def _up(plan: Plan, up: UpOptions, color: bool) -> int:
+    from supervise.runtime.control import ControlServer
+    from supervise.runtime.target import SupervisorTarget
+
+    loop = asyncio.get_running_loop()
+    settings = RunSettings(abort_on_exit=up.abort_on_exit, timeout=up.timeout, hold=up.then is not None)
+    supervisor: Supervisor | None = None
+
+    def output_closed() -> None:
+        if supervisor is not None:
+            supervisor.handle_output_closed()
+
+    def output_stalled(stalled: bool) -> None:
+        if supervisor is not None:
+            supervisor.handle_output_stalled(stalled)
+
+    names = [instance.name for instance in plan.instances]
+    printer = Printer(
+        sys.stdout.fileno(),
+        names,
+        color=color,
+        loop=loop,
+        on_closed=output_closed,
+        on_stalled=output_stalled,
+    )
+    supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic)
+    control = ControlServer(plan.project.root, SupervisorTarget(supervisor))
+    await control.start()
+    smoke = None
+    if up.then is not None or up.ready_timeout is not None:
+        from supervise.runtime.smoke import readiness_then
+
+        smoke = partial(readiness_then, then=up.then, timeout=up.ready_timeout)
+    try:
+        return await supervisor.run(smoke)
+    finally:
+        await control.close()
+        printer.close()
+
+
+@contextlib.contextmanager
+def _nonblocking(fd: int) -> Iterator[None]:
+    """Our stdout non-blocking while `up` runs: a reader that stalls must not stall the loop."""
+    try:
+        was_blocking = os.get_blocking(fd)
+        os.set_blocking(fd, False)
+    except OSError:  # closed (`up >&-`), or a kind of file that has no such flag
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, was_blocking)

@@ -65,6 +65,8 @@ class InstanceStatus:
     port: int | None
     ready: bool | None
     """None when the instance has no readiness probe."""
+    waiting_for: str | None = None
+    """WAITING: the dependency it waits for and why it is not ready (`redis.1: tcp ...: refused`)."""
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> InstanceStatus:

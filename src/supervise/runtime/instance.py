@@ -1,9 +1,11 @@
-"""One running instance: spawn it in its own session, feed its lifecycle, stop it.
+"""One running instance: spawn it in its own session, feed its lifecycle, carry out its actions.
 
 This is where lifecycle actions become system calls. Each spawn gets a new
 session (so its process group is ours to signal and the terminal's Ctrl-C
 does not reach it), stdin from /dev/null, and one pipe for stdout and stderr
-that goes straight to the Printer, chunk by chunk.
+that goes straight to the Printer, chunk by chunk. Signals go through the
+spawn's ProcessGroup (group.py), and the lifecycle hears of an exit together
+with whether the group still has processes.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from supervise.config.model import ProbeKind
 from supervise.plan import Instance
-from supervise.runtime import proctree
+from supervise.runtime.group import GroupWatch, ProcessGroup
 from supervise.runtime.lifecycle import (
     Action,
     CancelTimer,
     Event,
     Exited,
+    GroupGone,
     Lifecycle,
     Log,
     SetTimer,
@@ -34,6 +37,7 @@ from supervise.runtime.lifecycle import (
     SpawnFailed,
     State,
     TimerFired,
+    WatchGroup,
 )
 from supervise.runtime.output import Printer
 
@@ -68,6 +72,7 @@ class RunningInstance:
         env: Mapping[str, str],
         printer: Printer,
         *,
+        groups: GroupWatch,
         clock: Callable[[], float],
         on_change: Callable[[RunningInstance], None],
         on_task_done: Callable[[asyncio.Task[None]], None],
@@ -77,23 +82,24 @@ class RunningInstance:
         self.env = dict(env)
         self.lifecycle = Lifecycle(instance.name, instance.spec)
         self.printer = printer
+        self.groups = groups
         self.clock = clock
         self.on_change = on_change
         self.on_task_done = on_task_done
         """Sees every task this instance starts: a bug in one must stop `up`, not hang it."""
         self.pid: int | None = None
-        self.pgid: int | None = None
-        """Group of the latest spawn; kept after exit to sweep what it left behind."""
+        """The main process, while it runs."""
+        self.group: ProcessGroup | None = None
+        """The processes of the latest spawn; kept until they are all gone."""
         self.ready = asyncio.Event()
         self.was_ready = False
         """Ready at least once: enough for dependents that wait on it (a one-shot task counts)."""
-        self.process_table: proctree.ProcessTable | None = None
-        """A table read once for many stops at shutdown; None: read one when needed."""
+        self.probe_error: str | None = None
+        """Why the readiness probe has not passed yet (for `status` and waiting dependents)."""
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.SubprocessTransport | None = None
-        self._pending_signal: int | None = None
-        self._escapees: set[int] = set()
+        self._pending_signal: Signal | None = None
         self._spawn_task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self.log_matcher: LogMatcher | None = None
@@ -124,7 +130,10 @@ class RunningInstance:
             self._spawn_task = self._loop.create_task(self._spawn())
             self._spawn_task.add_done_callback(self.on_task_done)
         elif isinstance(action, Signal):
-            self._signal(action.signum)
+            self._signal(action)
+        elif isinstance(action, WatchGroup):
+            if self.group is not None:
+                self.groups.watch(self.group, self._group_gone)
         elif isinstance(action, SetTimer):
             self._cancel_timer()
             self._timer = self._loop.call_later(action.delay, self._timer_fired)
@@ -132,6 +141,9 @@ class RunningInstance:
             self._cancel_timer()
         elif isinstance(action, Log):
             self.printer.system(action.message)
+
+    def _group_gone(self) -> None:
+        self.handle(GroupGone())
 
     def _timer_fired(self) -> None:
         self._timer = None
@@ -152,11 +164,17 @@ class RunningInstance:
 
         probe = self.instance.ready
         assert probe is not None
-        await wait_until_ready(probe, env=self.env, cwd=self.instance.cwd, log=self.log_matcher)
+        await wait_until_ready(
+            probe, env=self.env, cwd=self.instance.cwd, log=self.log_matcher, failed=self._probe_failed
+        )
         self.log_matcher = None
+        self.probe_error = None
         self.printer.system(f"{self.name} is ready ({probe.describe()}) after {self.clock() - since:.1f} s")
         self._became_ready()
         self.on_change(self)
+
+    def _probe_failed(self, why: str) -> None:
+        self.probe_error = why
 
     def feed_output(self, data: bytes) -> None:
         """Output of the current process: to the printer, and to a waiting log probe."""
@@ -185,7 +203,7 @@ class RunningInstance:
                 lambda: _PipeProtocol(self),
                 "/bin/sh",
                 "-c",
-                spec.command,
+                spec.shell_line,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -200,70 +218,54 @@ class RunningInstance:
             self.handle(SpawnFailed(repr(error)))
             return
         self._transport = transport
-        self.pid = self.pgid = transport.get_pid()
-        self._escapees = set()
+        self.pid = transport.get_pid()
+        self.group = ProcessGroup(self.pid)
+        self.probe_error = None
         self.handle(Spawned(self.pid))
-        if probe is not None and self.state is State.STARTING:
+        if probe is not None and self.state in (State.STARTING, State.RUNNING):
             self._probe_task = self._loop.create_task(self._await_ready(self.clock()))
             self._probe_task.add_done_callback(self.on_task_done)
         if self._pending_signal is not None:
-            signum, self._pending_signal = self._pending_signal, None
-            self._signal(signum)
+            pending, self._pending_signal = self._pending_signal, None
+            self._signal(pending)
         protocol = transport.get_protocol()
         assert isinstance(protocol, _PipeProtocol)
         protocol.spawned = True
         if protocol.exit_pending:
             protocol.finish_exit()
 
-    def _signal(self, signum: int) -> None:
-        """Signal the whole group, and descendants that left it (setsid)."""
-        if self.pid is None:
+    def _signal(self, action: Signal) -> None:
+        """The main process alone, or its group and escapees, as the lifecycle says."""
+        if self.group is None or (self.pid is None and not self.lifecycle.main_exited):
             if self.state is State.STOPPING and self._spawn_task is not None:
-                self._pending_signal = signum  # still spawning: deliver once it exists
+                self._pending_signal = action  # still spawning: deliver once it exists
             return
-        pgid = self.pid
-        table = self.process_table or proctree.process_table()
-        self.process_table = None
-        self._escapees |= {pid for pid in proctree.descendants(table, self.pid) if table[pid].pgid != pgid}
-        proctree.killpg_quietly(pgid, signum)
-        for pid in self._escapees:
-            proctree.kill_quietly(pid, signum)
+        whole = action.whole_group or self.pid is None
+        self.group.signal(action.signum, whole_group=whole, table=self.groups.table())
 
     def _exited(self, returncode: int) -> None:
-        """The leader is gone: report it, and make sure its group follows."""
+        """The main process is gone: tell the lifecycle whether its group still has processes."""
         self.pid = None
         self.ready.clear()
         if self._probe_task is not None:
             self._probe_task.cancel()
             self._probe_task = None
-        stopping = self.state is State.STOPPING
-        self.handle(Exited(returncode))
-        if stopping:
-            self._sweep_later()
+        assert self.group is not None
+        self.handle(Exited(returncode, leftovers=self.group.alive_now()))
 
-    def _sweep_later(self) -> None:
-        """SIGKILL what the stopped group left, once its stop_timeout has passed."""
-        pgid, escapees = self.pgid, set(self._escapees)
-        if pgid is None or not (proctree.group_alive(pgid) or escapees):
-            return
-
-        def sweep() -> None:
-            if proctree.killpg_quietly(pgid, signal.SIGKILL):
-                self.printer.system(f"{self.name}: killed what was left of its process group")
-            for pid in escapees:
-                proctree.kill_quietly(pid, signal.SIGKILL)
-
-        self._loop.call_later(self.instance.spec.stop_timeout, sweep)
-
-    def kill_leftovers(self, signum: int) -> None:
-        """Signal the group of an instance that already ended (its background children)."""
-        if self.pid is None and self.pgid is not None:
-            proctree.killpg_quietly(self.pgid, signum)
-            for pid in self._escapees:
-                proctree.kill_quietly(pid, signum)
+    def pause_output(self, paused: bool) -> None:
+        """Stop (or go on) reading the output pipe: the child then blocks on it, nothing is lost."""
+        pipe = self._transport.get_pipe_transport(1) if self._transport is not None else None
+        if isinstance(pipe, asyncio.ReadTransport) and not pipe.is_closing():
+            if paused:
+                pipe.pause_reading()
+            else:
+                pipe.resume_reading()
 
     def close(self) -> None:
         self._cancel_timer()
+        if self.group is not None:
+            self.groups.forget(self.group)
         if self._transport is not None:
             self._transport.close()
             self._transport = None

@@ -1,13 +1,21 @@
 """One process's life, as supervisord defines it: states, events, and actions.
 
 Pure: `Lifecycle.handle(event, now)` returns the actions the caller must carry
-out (spawn, signal, timer, log line); the clock comes in as `now` and timers
-go out as actions, so tests drive it with a fake clock and never sleep.
+out (spawn, signal, timer, watch the group, log line); the clock comes in as
+`now` and timers go out as actions, so tests drive it with a fake clock and
+never sleep.
 
     STOPPED/EXITED/FATAL --Start--> STARTING --startsecs--> RUNNING
     STARTING --exit--> BACKOFF --delay--> STARTING ...  (FATAL after 1 + startretries failed starts)
     RUNNING  --exit--> EXITED, or BACKOFF and a restart per autorestart/exitcodes
-    STARTING/RUNNING --Stop--> STOPPING --exit--> STOPPED (SIGKILL after stop_timeout)
+    STARTING/RUNNING --Stop--> STOPPING --gone--> STOPPED (SIGKILL after stop_timeout)
+
+An exit is final only once the instance's whole process group is gone
+(DESIGN.md principle 2): when the main process exits and leaves processes in
+its group, the instance is STOPPING until they are gone too (they get the stop
+signal once, SIGKILL after stop_timeout), and only then is the exit reported
+and a restart decided. So a restart never overlaps the previous run, and a
+dependency is never stopped before its dependent's program has exited.
 
 Unlike supervisord, the retry delay doubles (`backoff.initial` up to
 `backoff.maximum`), and a process that keeps dying soon after reaching
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import signal
+from dataclasses import dataclass
 
 from supervise.config.model import Autorestart, ProcessSpec
 
@@ -38,115 +47,104 @@ RUNNING_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 """A process exists (or is being spawned)."""
 
 
-class Message:
-    """Events and actions: small values compared by kind and fields.
-
-    Plain slotted classes rather than frozen dataclasses: defining thirteen
-    dataclasses cost 10 ms of `supervise up`'s start-up. Treat them as immutable.
-    """
-
-    __slots__: tuple[str, ...] = ()
-
-    def __eq__(self, other: object) -> bool:
-        same = (getattr(self, name) == getattr(other, name) for name in self.__slots__)
-        return type(other) is type(self) and all(same)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"{type(self).__name__}({fields})"
-
-
 # -- events: what happened ------------------------------------------------------
 
 
-class Start(Message):
+@dataclass(frozen=True, slots=True)
+class Start:
     """Start requested (first start, `supervise start`)."""
 
 
-class Restart(Message):
+@dataclass(frozen=True, slots=True)
+class Restart:
     """Restart requested (`supervise restart`, a watched file): not a failure."""
 
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: str = "") -> None:
-        self.reason = reason
+    reason: str = ""
 
 
-class Stop(Message):
+@dataclass(frozen=True, slots=True)
+class Stop:
     """Stop requested (shutdown, `supervise stop`)."""
 
 
-class Kill(Message):
+@dataclass(frozen=True, slots=True)
+class Kill:
     """Stop at once with SIGKILL (a second Ctrl-C)."""
 
 
-class Spawned(Message):
-    __slots__ = ("pid",)
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+@dataclass(frozen=True, slots=True)
+class Spawned:
+    pid: int
 
 
-class SpawnFailed(Message):
-    __slots__ = ("error",)
-
-    def __init__(self, error: str) -> None:
-        self.error = error
+@dataclass(frozen=True, slots=True)
+class SpawnFailed:
+    error: str
 
 
-class Exited(Message):
-    """The process exited: `returncode` as asyncio reports it (-N for signal N)."""
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """The main process exited: `returncode` as asyncio reports it (-N for signal N).
 
-    __slots__ = ("returncode",)
+    `leftovers`: processes of its group (or escapees) still run.
+    """
 
-    def __init__(self, returncode: int) -> None:
-        self.returncode = returncode
+    returncode: int
+    leftovers: bool = False
 
 
-class TimerFired(Message):
+@dataclass(frozen=True, slots=True)
+class GroupGone:
+    """The last process of the group (and every escapee) is gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
     """The one pending timer fired; what it means depends on the state."""
 
 
-Event = Start | Restart | Stop | Kill | Spawned | SpawnFailed | Exited | TimerFired
+Event = Start | Restart | Stop | Kill | Spawned | SpawnFailed | Exited | GroupGone | TimerFired
 
 
 # -- actions: what the caller must do -------------------------------------------
 
 
-class Spawn(Message):
+@dataclass(frozen=True, slots=True)
+class Spawn:
     """Start the process (in a new session, with the instance's env and directory)."""
 
 
-class Signal(Message):
-    """Send `signum` to the instance's process group."""
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """Send `signum` to the main process alone, or to its whole group and escapees."""
 
-    __slots__ = ("signum",)
-
-    def __init__(self, signum: int) -> None:
-        self.signum = signum
+    signum: int
+    whole_group: bool = True
 
 
-class SetTimer(Message):
+@dataclass(frozen=True, slots=True)
+class SetTimer:
     """(Re)arm the instance's single timer; it replaces any pending one."""
 
-    __slots__ = ("delay",)
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    delay: float
 
 
-class CancelTimer(Message):
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
     """Drop the pending timer, if any."""
 
 
-class Log(Message):
-    __slots__ = ("message",)
-
-    def __init__(self, message: str) -> None:
-        self.message = message
+@dataclass(frozen=True, slots=True)
+class WatchGroup:
+    """Report GroupGone once nothing of the group runs any more."""
 
 
-Action = Spawn | Signal | SetTimer | CancelTimer | Log
+@dataclass(frozen=True, slots=True)
+class Log:
+    message: str
+
+
+Action = Spawn | Signal | SetTimer | CancelTimer | WatchGroup | Log
 
 
 class TransitionError(RuntimeError):
@@ -175,11 +173,16 @@ class Lifecycle:
         """Consecutive failed starts (exits before startsecs)."""
         self.started_at: float | None = None
         self.returncode: int | None = None
+        """The main process's last exit, once reported."""
         self.expected = True
         """Whether the last end was expected: EXITED with a code in exitcodes, or STOPPED."""
-        self._restart_after_stop = False
         self.starts = 0
         """Spawns so far: 0 until the first start."""
+        self._stop_requested = False
+        """The current STOPPING was asked for (a stop or restart), not caused by an exit."""
+        self._restart_after_stop = False
+        self._exit: tuple[int, State] | None = None
+        """The main process's exit code and the state it exited in, while its group drains."""
 
     def __repr__(self) -> str:
         return f"<Lifecycle {self.name} {self.state.value} failures={self.failures}>"
@@ -194,19 +197,43 @@ class Lifecycle:
         """Nothing runs and nothing will start by itself."""
         return self.state in STOPPED_STATES
 
+    @property
+    def main_exited(self) -> bool:
+        """The main process is gone and what it left in its group is being stopped."""
+        return self._exit is not None
+
     def handle(self, event: Event, now: float) -> list[Action]:
         """Apply one event; return what the caller must do, in order."""
-        handler = getattr(self, f"_on_{type(event).__name__.lower()}")
-        actions: list[Action] = handler(event, now)
-        return actions
+        match event:
+            case Start():
+                return self._on_start()
+            case Restart(reason=reason):
+                return self._on_restart(reason)
+            case Stop():
+                return self._on_stop()
+            case Kill():
+                return self._on_kill()
+            case Spawned(pid=pid):
+                return self._on_spawned(pid, now)
+            case SpawnFailed(error=error):
+                return self._on_spawn_failed(error)
+            case Exited():
+                return self._on_exited(event, now)
+            case GroupGone():
+                return self._on_group_gone(now)
+            case TimerFired():
+                return self._on_timer_fired()
+        raise TransitionError(f"{self.name}: unknown event {event!r}")
 
-    def _on_start(self, _event: Start, now: float) -> list[Action]:
+    # -- requests ---------------------------------------------------------------
+
+    def _on_start(self) -> list[Action]:
         if self.state in (State.STARTING, State.RUNNING):
             return []
         return self._start_again([])
 
-    def _on_restart(self, event: Restart, now: float) -> list[Action]:
-        reason = f" ({event.reason})" if event.reason else ""
+    def _on_restart(self, reason: str) -> list[Action]:
+        reason = f" ({reason})" if reason else ""
         if self.state in (State.STARTING, State.RUNNING):
             self.failures = 0
             self._restart_after_stop = True
@@ -216,15 +243,19 @@ class Lifecycle:
     def _start_again(self, logs: list[Action]) -> list[Action]:
         """No process to stop: spawn now, or as soon as the stop under way ends."""
         if self.state is State.STOPPING:
+            self._stop_requested = True  # an exit being drained ends as a stop, then the start
             self._restart_after_stop = True
-            return []
+            return logs
         self.failures = 0
         return [*logs, CancelTimer(), *self._spawn()]
 
-    def _on_stop(self, _event: Stop, now: float) -> list[Action]:
+    def _on_stop(self) -> list[Action]:
         self._restart_after_stop = False
         if self.state in (State.STARTING, State.RUNNING):
             return self._stop()
+        if self.state is State.STOPPING:
+            self._stop_requested = True  # its signal is already sent: never a second one
+            return []
         if self.state is State.BACKOFF:
             # A pending retry is cancelled: no start can race the stop.
             self.state = State.STOPPED
@@ -232,17 +263,20 @@ class Lifecycle:
             return [CancelTimer(), Log(f"{self.name} stopped (a pending restart was cancelled)")]
         return []
 
-    def _on_kill(self, _event: Kill, now: float) -> list[Action]:
-        if self.state in RUNNING_STATES:
-            self._restart_after_stop = False
-            self.state = State.STOPPING
-            return [CancelTimer(), Signal(signal.SIGKILL)]
-        return self._on_stop(Stop(), now)
+    def _on_kill(self) -> list[Action]:
+        if self.state not in RUNNING_STATES:
+            return self._on_stop()
+        self._restart_after_stop = False
+        self._stop_requested = True
+        self.state = State.STOPPING
+        return [CancelTimer(), Signal(signal.SIGKILL)]
 
-    def _on_spawned(self, event: Spawned, now: float) -> list[Action]:
+    # -- what the process did ---------------------------------------------------
+
+    def _on_spawned(self, pid: int, now: float) -> list[Action]:
         self._require(State.STARTING, State.STOPPING)
         self.started_at = now
-        actions: list[Action] = [Log(f"{self.name} started (pid {event.pid})")]
+        actions: list[Action] = [Log(f"{self.name} started (pid {pid})")]
         if self.state is State.STOPPING:
             return actions  # stopped while it was being spawned: the stop signal follows
         startsecs = self.spec.restart.startsecs
@@ -250,64 +284,99 @@ class Lifecycle:
             return [*actions, *self._running()]
         return [*actions, SetTimer(startsecs)]
 
-    def _on_spawnfailed(self, event: SpawnFailed, now: float) -> list[Action]:
+    def _on_spawn_failed(self, error: str) -> list[Action]:
         self._require(State.STARTING, State.STOPPING)
         if self.state is State.STOPPING:
             self.state = State.STOPPED
-            return [CancelTimer(), Log(f"{self.name} stopped before it could start ({event.error})")]
-        return self._failed_start(f"{self.name} could not be started: {event.error}")
+            return [CancelTimer(), Log(f"{self.name} stopped before it could start ({error})")]
+        return self._failed_start(f"{self.name} could not be started: {error}")
 
     def _on_exited(self, event: Exited, now: float) -> list[Action]:
         self._require(*RUNNING_STATES)
-        self.returncode = event.returncode
+        exited_in = self.state
+        self._exit = (event.returncode, exited_in)
+        if not event.leftovers:
+            return self._finish(now)
+        if exited_in is State.STOPPING:
+            # A stop is under way: its signal was sent once, its SIGKILL timer runs.
+            return [WatchGroup()]
+        # implies STARTING/RUNNING -> STOPPING: it exited by itself, leaving processes behind
+        self.state = State.STOPPING
         how = describe_exit(event.returncode)
-        if self.state is State.STOPPING:
-            # implies STOPPING -> STOPPED (or STARTING again after a restart)
-            self.state = State.STOPPED
-            self.expected = True
-            actions: list[Action] = [CancelTimer(), Log(f"{self.name} stopped ({how})")]
-            if self._restart_after_stop:
-                self._restart_after_stop = False
-                actions += self._spawn()
-            return actions
-        if self.state is State.STARTING:
-            # implies STARTING -> BACKOFF: it did not stay up for startsecs
-            return self._failed_start(f"{self.name} {how} within startsecs")
-        # implies RUNNING -> EXITED, then maybe a restart
-        self.expected = event.returncode >= 0 and self.spec.restart.is_expected(event.returncode)
-        self.state = State.EXITED
-        policy = self.spec.restart.autorestart
-        restart = policy is Autorestart.ALWAYS or (policy is Autorestart.UNEXPECTED and not self.expected)
-        verdict = "expected" if self.expected else "not expected"
-        if not restart:
-            return [Log(f"{self.name} {how} ({verdict})")]
-        # A crash loop after RUNNING must not spin: no start sooner than
-        # backoff.initial after the previous one.
-        since = now - self.started_at if self.started_at is not None else 0.0
-        delay = max(0.0, self.spec.restart.backoff.initial - since)
-        if delay <= 0:
-            return [Log(f"{self.name} {how} ({verdict}); restarting"), *self._spawn()]
-        self.state = State.BACKOFF
         return [
-            Log(f"{self.name} {how} ({verdict}); restarting in {delay:.2g} s"),
-            SetTimer(delay),
+            Log(f"{self.name} {how}; stopping what it left in its process group"),
+            Signal(self.spec.stop_signal_number),
+            SetTimer(self.spec.stop_timeout),
+            WatchGroup(),
         ]
 
-    def _on_timerfired(self, _event: TimerFired, now: float) -> list[Action]:
+    def _on_group_gone(self, now: float) -> list[Action]:
+        self._require(State.STOPPING)
+        if self._exit is None:
+            return []  # the group emptied before its main process was reaped: Exited follows
+        return self._finish(now)
+
+    def _on_timer_fired(self) -> list[Action]:
         if self.state is State.STARTING:
             return self._running()
         if self.state is State.BACKOFF:
             return self._spawn()
         if self.state is State.STOPPING:
+            what = f"what {self.name} left" if self.main_exited else self.name
             return [
-                Log(f"{self.name} did not stop within {self.spec.stop_timeout:g} s; sending SIGKILL"),
+                Log(f"{what} did not stop within {self.spec.stop_timeout:g} s; sending SIGKILL"),
                 Signal(signal.SIGKILL),
             ]
         return []  # a timer that raced a state change: nothing to do
 
+    # -- outcomes ---------------------------------------------------------------
+
+    def _finish(self, now: float) -> list[Action]:
+        """Everything of this run is gone: report the main process's exit and decide what next."""
+        assert self._exit is not None
+        code, exited_in = self._exit
+        self._exit = None
+        self.returncode = code
+        how = describe_exit(code)
+        if self._stop_requested:
+            # implies STOPPING -> STOPPED (or STARTING again after a restart)
+            self.state = State.STOPPED
+            self.expected = True
+            self._stop_requested = False
+            actions: list[Action] = [CancelTimer(), Log(f"{self.name} stopped ({how})")]
+            if self._restart_after_stop:
+                self._restart_after_stop = False
+                actions += self._spawn()
+            return actions
+        actions = [CancelTimer()]
+        if exited_in is State.STARTING:
+            # implies STARTING -> BACKOFF: it did not stay up for startsecs
+            return [*actions, *self._failed_start(f"{self.name} {how} within startsecs")]
+        # implies RUNNING -> EXITED, then maybe a restart
+        self.expected = code >= 0 and self.spec.restart.is_expected(code)
+        self.state = State.EXITED
+        policy = self.spec.restart.autorestart
+        restart = policy is Autorestart.ALWAYS or (policy is Autorestart.UNEXPECTED and not self.expected)
+        verdict = "expected" if self.expected else "not expected"
+        if not restart:
+            return [*actions, Log(f"{self.name} {how} ({verdict})")]
+        # A crash loop after RUNNING must not spin: no start sooner than
+        # backoff.initial after the previous one.
+        since = now - self.started_at if self.started_at is not None else 0.0
+        delay = max(0.0, self.spec.restart.backoff.initial - since)
+        if delay <= 0:
+            return [*actions, Log(f"{self.name} {how} ({verdict}); restarting"), *self._spawn()]
+        self.state = State.BACKOFF
+        return [
+            *actions,
+            Log(f"{self.name} {how} ({verdict}); restarting in {delay:.2g} s"),
+            SetTimer(delay),
+        ]
+
     def _spawn(self) -> list[Action]:
         self.state = State.STARTING
         self.starts += 1
+        self._stop_requested = False
         return [Spawn()]
 
     def _running(self) -> list[Action]:
@@ -317,10 +386,11 @@ class Lifecycle:
 
     def _stop(self) -> list[Action]:
         self.state = State.STOPPING
+        self._stop_requested = True
         sig = self.spec.stop_signal_number
         return [
             Log(f"stopping {self.name} ({sig.name})"),
-            Signal(sig),
+            Signal(sig, whole_group=self.spec.stops_as_group),
             SetTimer(self.spec.stop_timeout),
         ]
 

@@ -54,8 +54,16 @@ class Printer:
         clock: Callable[[], float] = time.time,
         loop: asyncio.AbstractEventLoop | None = None,
         write: Writer = os.write,
+        on_closed: Callable[[], None] | None = None,
+        on_stalled: Callable[[bool], None] | None = None,
     ) -> None:
-        """`write` is a seam for tests (count the writes); production uses os.write."""
+        """`write` is a seam for tests (count the writes); production uses os.write.
+
+        With a loop, a full non-blocking fd never blocks it: what is left waits
+        for the fd to drain, and `on_stalled(True)` asks the caller to stop
+        feeding until `on_stalled(False)`. `on_closed` hears once that the
+        output is gone for good (EPIPE: `supervise up | head`).
+        """
         self._fd = fd
         self._color = color
         self._clock = clock
@@ -70,6 +78,10 @@ class Printer:
         self._queue: list[bytes] = []
         self._scheduled = False
         self._broken = False
+        self._on_closed = on_closed
+        self._on_stalled = on_stalled
+        self._backlog: memoryview | None = None
+        """What a full fd did not take yet; written when it drains, before anything newer."""
 
     @property
     def broken(self) -> bool:
@@ -107,12 +119,23 @@ class Printer:
     def flush(self) -> None:
         """Write everything queued in one os.write (more only on a partial write)."""
         self._scheduled = False
-        if not self._queue:
-            return
+        if not self._queue or self._backlog is not None:
+            return  # a stalled fd: the queue waits for `_drain`
         data = self._queue[0] if len(self._queue) == 1 else b"".join(self._queue)
         self._queue.clear()
         if not self._broken:
             self._write_all(data)
+
+    def close(self, grace: float = 1.0) -> None:
+        """Write what is left, waiting at most `grace` seconds for a stalled reader."""
+        if self._loop is not None and self._backlog is not None:
+            self._loop.remove_writer(self._fd)
+        backlog, self._backlog = self._backlog, None
+        pending = b"".join([bytes(backlog or b""), *self._queue])
+        self._queue.clear()
+        self._loop = None  # from here on, writes wait (boundedly) instead of deferring
+        if pending and not self._broken:
+            self._write_all(pending, grace=grace)
 
     def _queue_text(self, name: str, text: str, errors: str = "strict") -> None:
         """Prefix every line of `text` (newlines inside, none at the end) and queue it."""
@@ -153,27 +176,52 @@ class Printer:
             style = self._styles[kind] = PALETTE[len(self._styles) % len(PALETTE)]
         return style
 
-    def _write_all(self, data: bytes) -> None:
-        """Loop on partial writes; wait on EAGAIN rather than drop; stop for good on EPIPE."""
+    def _write_all(self, data: bytes | memoryview, grace: float | None = None) -> None:
+        """Loop on partial writes; on EAGAIN wait for the fd (in the loop); stop for good on EPIPE."""
         view = memoryview(data)
         while view:
             try:
                 written = self._write(self._fd, view)
             except BlockingIOError:
-                self._wait_writable()
+                if self._loop is not None:
+                    self._stall(view)
+                    return
+                if not self._wait_writable(grace):
+                    return  # closing, and nobody reads: what is left is dropped
                 continue
             except OSError:
                 # EPIPE (reader gone), EIO (terminal gone), ENOSPC: the output is lost
-                # either way; stop writing and let the supervisor decide via `broken`.
+                # either way; stop writing and tell the supervisor once.
                 self._broken = True
                 self._queue.clear()
                 self._tails.clear()
+                if self._on_closed is not None:
+                    self._on_closed()
                 return
             view = view[written:]
 
-    def _wait_writable(self) -> None:
-        """A non-blocking fd that is full: block until it drains (backpressure, as a blocking fd)."""
+    def _stall(self, rest: memoryview) -> None:
+        """Keep `rest` and write it when the fd drains; meanwhile the producers are paused."""
+        assert self._loop is not None
+        self._backlog = rest
+        self._loop.add_writer(self._fd, self._drain)
+        if self._on_stalled is not None:
+            self._on_stalled(True)
+
+    def _drain(self) -> None:
+        assert self._loop is not None and self._backlog is not None
+        self._loop.remove_writer(self._fd)
+        rest, self._backlog = self._backlog, None
+        self._write_all(rest)
+        if self._backlog is None:
+            if self._on_stalled is not None and not self._broken:
+                self._on_stalled(False)
+            if self._queue:
+                self.flush()
+
+    def _wait_writable(self, timeout: float | None) -> bool:
+        """Block until a full non-blocking fd drains (no loop to wait in); False on timeout."""
         # select(2), not epoll/kqueue: it works on every kind of fd, ttys on macOS included.
         with selectors.SelectSelector() as selector:
             selector.register(self._fd, selectors.EVENT_WRITE)
-            selector.select()
+            return bool(selector.select(timeout))

@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import re
-import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from supervise.config.model import Probe, ProbeKind
 from supervise.config.targets import parse_tcp
+from supervise.runtime.group import kill_group
 
 T = TypeVar("T")
 
@@ -65,16 +64,34 @@ async def probe_once(probe: Probe, *, env: Mapping[str, str], cwd: Path) -> bool
 
     A log probe cannot be tried once (it is fed output): that is a ValueError.
     """
+    return await why_not_ready(probe, env=env, cwd=cwd) is None
+
+
+async def why_not_ready(probe: Probe, *, env: Mapping[str, str], cwd: Path) -> str | None:
+    """One try of an http, tcp or cmd probe: None when it passed, else why not, in a few words."""
     try:
         if probe.kind is ProbeKind.HTTP:
-            return await http_ok(probe.target, probe.timeout)
+            status = await http_status(probe.target, probe.timeout)
+            return None if 200 <= status < 400 else f"answered HTTP {status or '(not HTTP)'}"
         if probe.kind is ProbeKind.TCP:
-            return await tcp_connects(probe.target, probe.timeout)
+            await tcp_connects(probe.target, probe.timeout)
+            return None
         if probe.kind is ProbeKind.CMD:
-            return await cmd_succeeds(probe.target, env=env, cwd=cwd, timeout=probe.timeout)
-    except FAILED_TRY:
-        return False
+            code = await cmd_exit_code(probe.target, env=env, cwd=cwd, timeout=probe.timeout)
+            if code is None:
+                return f"no exit within {probe.timeout:g} s"
+            return None if code == 0 else f"exited with code {code}"
+    except FAILED_TRY as error:
+        return _failure(error, probe.timeout)
     raise ValueError(f"a {probe.kind.value} probe is not tried once; use wait_until_ready with a LogMatcher")
+
+
+def _failure(error: BaseException, timeout: float) -> str:
+    if isinstance(error, asyncio.TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:]
+    return str(error) or type(error).__name__
 
 
 async def wait_until_ready(
@@ -83,22 +100,34 @@ async def wait_until_ready(
     env: Mapping[str, str],
     cwd: Path,
     log: LogMatcher | None = None,
+    failed: Callable[[str], None] | None = None,
 ) -> None:
     """Return once the instance is ready: try every `probe.interval` (or wait for the log line).
 
     Runs until cancelled otherwise; a cancelled cmd try leaves no process behind.
+    `failed` hears why each try failed (what `status` shows while dependents wait).
     """
     if probe.kind is ProbeKind.LOG:
         if log is None:
             raise ValueError("a log probe needs the LogMatcher that the instance's output is fed to")
+        if failed is not None:
+            failed(f"no output line matched {probe.target!r} yet")
         await log.matched.wait()
         return
-    while not await probe_once(probe, env=env, cwd=cwd):
+    while (why := await why_not_ready(probe, env=env, cwd=cwd)) is not None:
+        if failed is not None:
+            failed(why)
         await asyncio.sleep(probe.interval)
 
 
 async def http_ok(url: str, timeout: float) -> bool:
     """GET `url` over HTTP/1.1 (https with the default trust store); True on 2xx or 3xx."""
+    status = await http_status(url, timeout)
+    return 200 <= status < 400
+
+
+async def http_status(url: str, timeout: float) -> int:
+    """GET `url`; the answer's status code (0 when the answer is not HTTP)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
@@ -125,7 +154,7 @@ async def http_ok(url: str, timeout: float) -> bool:
         # resets), but stop at its end: a server may keep the connection open anyway.
         with contextlib.suppress(*FAILED_TRY):
             await asyncio.wait_for(_read_answer(reader, status), left())
-        return 200 <= status < 400
+        return status
     finally:
         writer.close()
 
@@ -188,7 +217,12 @@ async def tcp_connects(target: str, timeout: float) -> bool:
 
 
 async def cmd_succeeds(command: str, *, env: Mapping[str, str], cwd: Path, timeout: float) -> bool:
-    """`/bin/sh -c command` exits 0 within `timeout`; its whole process group is killed and reaped after."""
+    """`/bin/sh -c command` exits 0 within `timeout`."""
+    return await cmd_exit_code(command, env=env, cwd=cwd, timeout=timeout) == 0
+
+
+async def cmd_exit_code(command: str, *, env: Mapping[str, str], cwd: Path, timeout: float) -> int | None:
+    """`/bin/sh -c command`'s exit code, None after `timeout`; its whole group is killed and reaped after."""
     spawn = asyncio.ensure_future(
         asyncio.create_subprocess_exec(
             "/bin/sh",
@@ -213,11 +247,11 @@ async def cmd_succeeds(command: str, *, env: Mapping[str, str], cwd: Path, timeo
         pass
     finally:
         # Also after a normal exit: whatever the command left running in its group goes too.
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
         _, cancelled = await _settle(asyncio.ensure_future(proc.wait()))
         if cancelled:
             raise asyncio.CancelledError  # a cancel that came while reaping still cancels us
-    return code == 0
+    return code
 
 
 async def _settle(future: asyncio.Future[T]) -> tuple[T, bool]:
@@ -236,8 +270,3 @@ async def _settle(future: asyncio.Future[T]) -> tuple[T, bool]:
                 raise asyncio.CancelledError from None  # the cancel wins over how the future failed
             raise
         return result, cancelled
-
-
-def _kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)

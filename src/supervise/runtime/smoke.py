@@ -10,12 +10,10 @@ under the name `then`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import subprocess
 from typing import TYPE_CHECKING
 
-from supervise.runtime import proctree
+from supervise.runtime.group import kill_group
 
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
@@ -103,10 +101,8 @@ async def run_then(supervisor: Supervisor, command: str) -> int:
         printer.end(THEN)
         code = await process.wait()
     finally:
-        # Cancelled (a signal stops `up`) or done: nothing it started may stay.
-        proctree.killpg_quietly(process.pid, signal.SIGTERM)
+        # Done, or cancelled because `up` is stopping: nothing it started may stay.
+        kill_group(process.pid)
         if process.returncode is None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(process.wait(), max(s.stop_timeout for s in supervisor.plan.specs))
-            proctree.killpg_quietly(process.pid, signal.SIGKILL)
+            await asyncio.shield(process.wait())
     return code if code >= 0 else 128 - code

@@ -2,94 +2,107 @@
 
 Signal handlers only record (`loop.add_signal_handler` defers them into the
 loop) and dispatch to one method per signal. Shutdown stops dependents before
-their dependencies, waits for each wave, and ends with a sweep of every
-descendant still alive: nothing we started outlives us.
+their dependencies: each instance is stopped by its lifecycle (stop signal
+once, SIGKILL after stop_timeout) and counts as stopped only once its whole
+process group is gone, so a dependency is never signalled while its
+dependent's program still runs. Nothing we started outlives us.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import sys
-import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from supervise.plan import Plan, dependency_order, stop_waves
 from supervise.runtime import proctree
+from supervise.runtime.group import GroupWatch
 from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
 from supervise.runtime.output import Printer
 from supervise.runtime.reaper import Reaper
 
-if TYPE_CHECKING:
-    from supervise.runtime.control import ControlServer
-
 EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
-LEFTOVER_GRACE = 1.0
-"""Seconds left to processes still alive after their instance stopped, before SIGKILL."""
+EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
+SAME_SIGNAL_WINDOW = 0.5
+"""A signal repeated this soon is the same Ctrl-C (a forwarding parent and the terminal both sent it)."""
+WAITING_FIRST_REPORT = 5.0
+WAITING_REPORT_EVERY = 30.0
 
 
 @dataclass(frozen=True)
-class UpOptions:
-    """`up`'s own options, besides the common ones."""
+class RunSettings:
+    """How this run ends, besides signals: values from `up`'s options."""
 
     abort_on_exit: bool = False
+    """The first instance to end stops everything (the plan already has no restarts)."""
     timeout: float | None = None
-    then: str | None = None
-    ready_timeout: float | None = None
+    """Stop everything after this many seconds; exit 124."""
+    hold: bool = False
+    """Keep running when every instance has ended (a --then command decides the end)."""
 
 
 class Supervisor:
     """Runs a Plan until everything has ended or a signal stops it."""
 
     def __init__(
-        self, plan: Plan, options: UpOptions, *, color: bool, clock: Callable[[], float] = time.monotonic
+        self,
+        plan: Plan,
+        settings: RunSettings,
+        *,
+        printer: Printer,
+        clock: Callable[[], float],
     ) -> None:
         self.plan = plan
-        self.options = options
-        self.color = color
+        self.settings = settings
+        self.printer = printer
         self.clock = clock
-        self.instances: dict[str, RunningInstance] = {}
-        self.waiting: set[str] = set()
-        """Instances whose start waits for their dependencies."""
-        self.held: set[str] = set()
-        """Instances stopped through the control socket: `up` waits for a `start`."""
-        self._stopping = False
-        self._forced = False
-        self._exit_code: int | None = None
-        self._changed: asyncio.Event | None = None
-        self._finished: asyncio.Event | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._crash: BaseException | None = None
-        self._watch_stop: asyncio.Event | None = None
-        self._by_process: dict[str, list[RunningInstance]] | None = None
-
-    # -- running ------------------------------------------------------------------
-
-    async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        use_pidfd_child_watcher()
-        self._changed = asyncio.Event()
-        self._finished = asyncio.Event()
-        names = [i.name for i in self.plan.instances]
-        self.printer = Printer(sys.stdout.fileno(), names, color=self.color, loop=loop)
-        self.reaper = Reaper(lambda: {r.pgid for r in self.instances.values() if r.pgid}, self.clock)
-        for instance in self.plan.instances:
-            self.instances[instance.name] = RunningInstance(
+        self.groups = GroupWatch(loop)
+        self.reaper = Reaper()
+        self.instances: dict[str, RunningInstance] = {
+            instance.name: RunningInstance(
                 instance,
-                self.plan.environment(instance),
-                self.printer,
-                clock=self.clock,
+                plan.environment(instance),
+                printer,
+                groups=self.groups,
+                clock=clock,
                 on_change=self._on_change,
                 on_task_done=self._task_done,
             )
+            for instance in plan.instances
+        }
+        self.by_process: dict[str, list[RunningInstance]] = {}
+        for running in self.instances.values():
+            self.by_process.setdefault(running.instance.process, []).append(running)
+        self.waiting: set[str] = set(self.instances)
+        """Instances whose start waits for their dependencies."""
+        self.held: set[str] = set()
+        """Instances stopped through the control socket: `up` waits for a `start`."""
+        self.stopping = False
+        """Shutdown has begun: nothing starts any more."""
+        self._forced = False
+        self._exit_code: int | None = None
+        self._last_signal: tuple[int, float] | None = None
+        self._changed = asyncio.Event()
+        self._finished = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._crash: BaseException | None = None
+        self._watch_stop = asyncio.Event()
+
+    # -- running ------------------------------------------------------------------
+
+    async def run(self, smoke: Callable[[Supervisor], Awaitable[int]] | None = None) -> int:
+        """Start everything, run until the end; the exit code. `smoke`'s code >= 0 ends the run."""
+        loop = asyncio.get_running_loop()
+        use_pidfd_child_watcher()
         handlers = {
             signal.SIGINT: self.handle_int,
             signal.SIGTERM: self.handle_term,
             signal.SIGHUP: self.handle_hup,
-            signal.SIGCHLD: self.reaper.on_sigchld,
+            signal.SIGCHLD: self._on_sigchld,
         }
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
@@ -98,41 +111,27 @@ class Supervisor:
         # the overflow is harmless and must not print a traceback per signal.
         wakeup = signal.set_wakeup_fd(-1)
         signal.set_wakeup_fd(wakeup, warn_on_full_buffer=False)
-        if self.options.timeout is not None:
-            loop.call_later(self.options.timeout, self.handle_timeout)
-        self.waiting = set(self.instances)
-        control = await self._serve_control()
-        self._watch_stop = asyncio.Event()
+        if self.settings.timeout is not None:
+            loop.call_later(self.settings.timeout, self.handle_timeout)
         try:
             self._spawn_task(self._start_all())
             self._spawn_task(self._watch())
-            if self.options.then is not None or self.options.ready_timeout is not None:
-                self._spawn_task(self._smoke())
+            if smoke is not None:
+                self._spawn_task(self._smoke(smoke))
             await self._finished.wait()
         finally:
             for signum in handlers:
                 loop.remove_signal_handler(signum)
-            await self._cleanup()
-            await control.close()
+            self._cleanup()
         if self._crash is not None:
             raise self._crash
         assert self._exit_code is not None
         return self._exit_code
 
-    async def _serve_control(self) -> ControlServer:
-        """The control socket; a second `up` for the project stops here, before spawning."""
-        from supervise.runtime.control import ControlServer
-        from supervise.runtime.target import SupervisorTarget
-
-        server = ControlServer(self.plan.project.root, SupervisorTarget(self))
-        await server.start()
-        return server
-
     async def wait_until(
         self, instances: Sequence[RunningInstance], done: Callable[[RunningInstance], bool]
     ) -> None:
         """Wait (on state changes, not time) until `done` holds for every instance."""
-        assert self._changed is not None
         while not all(done(r) for r in instances):
             self._changed.clear()
             await self._changed.wait()
@@ -142,6 +141,39 @@ class Supervisor:
         for process in dependency_order(self.plan.specs):
             self._spawn_task(self._start_type(process))
 
+    async def _start_type(self, process: str) -> None:
+        instances = self.of_process(process)
+        dependencies = self.dependencies(instances[0])
+        delay = WAITING_FIRST_REPORT
+        while True:
+            try:
+                await asyncio.wait_for(self.wait_until(dependencies, _is_ready), delay)
+                break
+            except asyncio.TimeoutError:
+                if self.stopping:
+                    return
+                self.printer.system(f"{process} is still waiting for {self.waiting_for(instances[0])}")
+                delay = WAITING_REPORT_EVERY
+        if self.stopping:
+            return
+        for running in instances:
+            if running.name in self.waiting:
+                self.waiting.discard(running.name)
+                running.handle(Start())
+
+    def waiting_for(self, running: RunningInstance) -> str | None:
+        """What a waiting instance waits for: the first dependency not ready, and why."""
+        if running.name not in self.waiting:
+            return None
+        for dependency in self.dependencies(running):
+            if dependency.ready.is_set():
+                continue
+            probe = dependency.instance.ready
+            if probe is not None and dependency.probe_error is not None:
+                return f"{dependency.name}: {probe.describe()}: {dependency.probe_error}"
+            return f"{dependency.name}: {dependency.state.value}"
+        return "its start"
+
     async def _watch(self) -> None:
         """One watcher for the run; each burst restarts the instances whose globs matched."""
         if not any(spec.watch for spec in self.plan.specs):
@@ -149,7 +181,6 @@ class Supervisor:
         from supervise.runtime.watch import Watcher, WatchTarget
 
         targets = [WatchTarget(s.name, s.watch, s.watch_ignore) for s in self.plan.specs if s.watch]
-        assert self._watch_stop is not None
         watcher = Watcher(self.plan.project.root, targets)
         started = asyncio.Event()
         announce = asyncio.ensure_future(started.wait())
@@ -166,58 +197,41 @@ class Supervisor:
         finally:
             announce.cancel()
 
-    async def _smoke(self) -> None:
-        from supervise.runtime.smoke import readiness_then
-
-        code = await readiness_then(self, self.options.then, self.options.ready_timeout)
+    async def _smoke(self, smoke: Callable[[Supervisor], Awaitable[int]]) -> None:
+        code = await smoke(self)
         if code >= 0:
             self._begin_shutdown(code, quiet=True)
 
     def reload(self, process: str, reason: str) -> None:
         """Restart every instance of `process` (a reload, not a failure); held ones stay down."""
-        if self._stopping:
+        if self.stopping:
             return
         for running in self.of_process(process):
             if running.name not in self.held and running.name not in self.waiting:
                 running.handle(Restart(reason))
 
     def of_process(self, process: str) -> list[RunningInstance]:
-        """The instances of one process type (built once: 200 types x 200 instances adds up)."""
-        if self._by_process is None:
-            self._by_process = {}
-            for running in self.instances.values():
-                self._by_process.setdefault(running.instance.process, []).append(running)
-        return self._by_process.get(process, [])
+        """The instances of one process type."""
+        return self.by_process.get(process, [])
 
     def dependencies(self, running: RunningInstance) -> list[RunningInstance]:
         return [r for dep in running.instance.spec.depends_on for r in self.of_process(dep)]
 
-    async def _start_type(self, process: str) -> None:
-        instances = self.of_process(process)
-        for dependency in self.dependencies(instances[0]):
-            await dependency.ready.wait()
-        if self._stopping:
-            return
-        for running in instances:
-            self.waiting.discard(running.name)
-            running.handle(Start())
-
     def _on_change(self, running: RunningInstance) -> None:
-        assert self._changed is not None
         self._changed.set()
         code = running.lifecycle.returncode
         ended = running.state in (State.EXITED, State.BACKOFF, State.FATAL)
-        if self.options.abort_on_exit and not self._stopping and code is not None and ended:
+        if self.settings.abort_on_exit and not self.stopping and code is not None and ended:
             self.printer.system(f"{running.name} ended; stopping everything (--abort-on-exit)")
             self._begin_shutdown(code if code >= 0 else 128 - code)
             return
         self._check_done()
 
     def _check_done(self) -> None:
-        if self._stopping:
+        if self.stopping or self.held or self.settings.hold:
             return
         started = [r for name, r in self.instances.items() if name not in self.waiting]
-        if self.held or self.options.then is not None or not all(r.lifecycle.done for r in started):
+        if not all(r.lifecycle.done for r in started):
             return
         # Whatever still waits can only start once a dependency is ready; if a
         # dependency has ended without ever being ready, it never will.
@@ -233,39 +247,55 @@ class Supervisor:
     # -- signals ------------------------------------------------------------------
 
     def handle_int(self) -> None:
-        if self._stopping:
-            self._force("second Ctrl-C")
-        else:
-            self._begin_shutdown(EXIT_BY_SIGNAL[signal.SIGINT], reason="SIGINT")
+        self._on_stop_signal(signal.SIGINT, "Ctrl-C")
 
     def handle_term(self) -> None:
-        if self._stopping:
-            self._force("second SIGTERM")
-        else:
-            self._begin_shutdown(EXIT_BY_SIGNAL[signal.SIGTERM], reason="SIGTERM")
+        self._on_stop_signal(signal.SIGTERM, "SIGTERM")
 
     def handle_hup(self) -> None:
-        if not self._stopping:
-            self._begin_shutdown(EXIT_BY_SIGNAL[signal.SIGHUP], reason="SIGHUP")
+        self._on_stop_signal(signal.SIGHUP, "SIGHUP")
+
+    def _on_stop_signal(self, signum: signal.Signals, what: str) -> None:
+        """The first one stops gracefully; a second, later one kills at once."""
+        now = self.clock()
+        last, self._last_signal = self._last_signal, (signum, now)
+        if last is not None and last[0] == signum and now - last[1] < SAME_SIGNAL_WINDOW:
+            return  # the same Ctrl-C, delivered twice (`npm run` forwards what the terminal sent)
+        if not self.stopping:
+            self._begin_shutdown(EXIT_BY_SIGNAL[signum], reason=signum.name)
+        elif signum is not signal.SIGHUP:
+            self._force(f"second {what}")
 
     def handle_timeout(self) -> None:
-        if self._stopping:
+        if self.stopping:
             return
         alive = [r.name for r in self.instances.values() if not r.lifecycle.done]
         self.printer.system(
-            f"--timeout {self.options.timeout:g} s reached; still running: {', '.join(alive) or 'none'}"
+            f"--timeout {self.settings.timeout:g} s reached; still running: {', '.join(alive) or 'none'}"
         )
         self._begin_shutdown(124)
+
+    def handle_output_closed(self) -> None:
+        """Nobody reads our output any more (`supervise up | head`): stop as for SIGTERM."""
+        self._begin_shutdown(EXIT_OUTPUT_CLOSED, quiet=True)
+
+    def handle_output_stalled(self, stalled: bool) -> None:
+        """Our output cannot be written: stop reading children's pipes, so they wait, not us."""
+        for running in self.instances.values():
+            running.pause_output(stalled)
+
+    def _on_sigchld(self) -> None:
+        self.groups.on_sigchld()
+        self.reaper.on_sigchld()
 
     # -- stopping -----------------------------------------------------------------
 
     def _begin_shutdown(self, code: int, reason: str = "", quiet: bool = False) -> None:
-        if self._stopping:
+        if self.stopping:
             return
-        self._stopping = True
+        self.stopping = True
         self._exit_code = code
-        if self._watch_stop is not None:
-            self._watch_stop.set()
+        self._watch_stop.set()
         if reason:
             self.printer.system(f"{reason} received, stopping")
         elif not quiet:
@@ -273,18 +303,18 @@ class Supervisor:
         self._spawn_task(self._stop_all())
 
     async def _stop_all(self) -> None:
-        """Stop in waves, dependents first, then sweep what is left; then finish."""
-        assert self._finished is not None
-        table = proctree.process_table()
+        """Stop in waves, dependents first; each wave is done when its groups are gone."""
         for names in stop_waves(self.plan.specs):
             wave = [running for name in names for running in self.of_process(name)]
             for running in wave:
-                running.process_table = table
                 running.handle(Stop())
-                running.kill_leftovers(running.instance.spec.stop_signal_number)
             await self.wait_until(wave, lambda r: r.lifecycle.done)
-        grace = min(LEFTOVER_GRACE, max(s.stop_timeout for s in self.plan.specs))
-        await self.reaper.drain(grace, lambda: self._forced, self.printer.system)
+        strays = self.reaper.leftovers()
+        if strays:
+            # Descendants that left their instance's tree (double-forked daemons): the
+            # instances are stopped, so nothing is left to ask them gracefully.
+            self.printer.system(f"killing {len(strays)} process(es) left behind: {sorted(strays)}")
+            proctree.kill_all(strays)
         self._finished.set()
 
     def _force(self, reason: str) -> None:
@@ -294,19 +324,17 @@ class Supervisor:
         self.printer.system(f"{reason}: killing everything now")
         for running in self.instances.values():
             running.handle(Kill())
-        self.reaper.kill_all()
 
-    async def _cleanup(self) -> None:
+    def _cleanup(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         for running in self.instances.values():
-            if running.pid is not None:
-                proctree.killpg_quietly(running.pid, signal.SIGKILL)
+            if running.group is not None and not running.lifecycle.done:
+                running.group.signal(signal.SIGKILL, whole_group=True, table=self.groups.table())
+            running.close()
         self.reaper.kill_all()
         self.reaper.close()
-        for running in self.instances.values():
-            running.close()
-        self.printer.flush()
+        self.groups.close()
 
     def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -319,5 +347,8 @@ class Supervisor:
         if task.cancelled() or task.exception() is None:
             return
         self._crash = task.exception()
-        assert self._finished is not None
         self._finished.set()
+
+
+def _is_ready(running: RunningInstance) -> bool:
+    return running.ready.is_set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from supervise.errors import UsageError
+from supervise.errors import ControlError, UsageError
 from supervise.runtime.control import InstanceStatus
 from supervise.runtime.lifecycle import Restart, Start, State, Stop
 
@@ -33,7 +33,7 @@ class SupervisorTarget:
                 InstanceStatus(
                     name=running.name,
                     process=running.instance.process,
-                    state=lc.state.value,
+                    state="WAITING" if running.name in self.supervisor.waiting else lc.state.value,
                     pid=running.pid,
                     uptime=now - lc.started_at
                     if running.pid is not None and lc.started_at is not None
@@ -41,6 +41,7 @@ class SupervisorTarget:
                     restarts=lc.restarts,
                     port=running.instance.port,
                     ready=running.ready.is_set() if running.instance.ready is not None else None,
+                    waiting_for=self.supervisor.waiting_for(running),
                 )
             )
         return result
@@ -50,7 +51,9 @@ class SupervisorTarget:
         instances = self.supervisor.instances
         found: list[str] = []
         for name in names:
-            if name in instances:
+            if name == "all":
+                matches = list(instances)
+            elif name in instances:
                 matches = [name]
             elif name in plan.project.groups:
                 members = plan.project.groups[name]
@@ -58,17 +61,14 @@ class SupervisorTarget:
             else:
                 matches = [n for n, r in instances.items() if r.instance.process == name]
             if not matches:
-                processes = ", ".join(spec.name for spec in plan.specs)
-                groups = ", ".join(plan.project.groups)
-                extra = f"; groups: {groups}" if groups else ""
                 raise UsageError(
-                    f'unknown instance, process or group "{name}"; '
-                    f"instances: {', '.join(instances)}; processes: {processes}{extra}"
+                    _unknown(name, [*instances, *self.supervisor.by_process, *plan.project.groups])
                 )
             found.extend(m for m in matches if m not in found)
         return found
 
     async def restart(self, instances: Sequence[str]) -> None:
+        self._refuse_when_stopping("restart", instances)
         targets = self._take(instances)
         for running in targets:
             running.handle(Restart("requested by supervise restart"))
@@ -82,10 +82,15 @@ class SupervisorTarget:
         await self.supervisor.wait_until(targets, lambda r: r.lifecycle.done)
 
     async def start(self, instances: Sequence[str]) -> None:
+        self._refuse_when_stopping("start", instances)
         targets = self._take(instances)
         for running in targets:
             running.handle(Start())
         await self.supervisor.wait_until(targets, _started)
+
+    def _refuse_when_stopping(self, action: str, instances: Sequence[str]) -> None:
+        if self.supervisor.stopping:
+            raise ControlError(f"supervise up is stopping; not going to {action} {', '.join(instances)}", 1)
 
     def _take(self, names: Sequence[str]) -> list[RunningInstance]:
         """The instances, released from anything that held them back (a stop, a dependency)."""
@@ -97,8 +102,18 @@ class SupervisorTarget:
 
 
 def _started(running: RunningInstance) -> bool:
-    """Spawned (or given up on): what `restart` and `start` wait for."""
+    """RUNNING (and ready, when it has a probe), or given up on: what `restart` and `start` wait for."""
     state = running.lifecycle.state
-    if state is State.STARTING:
-        return running.pid is not None
-    return state in (State.RUNNING, State.BACKOFF, State.FATAL, State.EXITED)
+    if state is State.RUNNING:
+        return running.ready.is_set() or running.lifecycle.done
+    return state in (State.BACKOFF, State.FATAL, State.EXITED, State.STOPPED)
+
+
+def _unknown(name: str, known: Sequence[str]) -> str:
+    """`unknown name "wbe"; did you mean "web"?`, or the names there are."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        return f'unknown instance, process or group "{name}"; did you mean "{close[0]}"?'
+    return f'unknown instance, process or group "{name}"; known: {", ".join(dict.fromkeys(known))}, all'
