@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from idle import Idle
+from reload import Reload
 from scale import Scale
 from shutdown import Shutdown
 from startup import Startup
@@ -51,6 +52,7 @@ class Results:
     idle: dict[str, Idle] = field(default_factory=dict)
     scale: dict[str, Scale] = field(default_factory=dict)
     shutdown: dict[str, dict[str, Shutdown]] = field(default_factory=dict)
+    reload: dict[str, Reload] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -232,7 +234,7 @@ def _code(code: int | None) -> str:
 
 
 def _stop_cell(s: Shutdown) -> str:
-    bye = ", bye" if s.bye else ", no bye"
+    bye = f", trap got {s.terms} TERM, bye" if s.bye else f", trap got {s.terms} TERM, no bye"
     orphans = NA if s.orphans is None else str(s.orphans)
     return f"{_num(s.exit_seconds)} s, {_code(s.exit_code)}, {orphans} orphans{bye}"
 
@@ -242,10 +244,24 @@ def shutdown_rows(results: dict[str, dict[str, Shutdown]]) -> list[Row]:
     for mode, label in MODE_LABEL.items():
         cells = {n: _stop_cell(modes[mode]) for n, modes in results.items() if mode in modes}
         sup = results.get("supervise", {}).get(mode)
-        holds = None if sup is None else sup.orphans == 0 and sup.exit_code == EXPECTED_CODE[mode]
-        target = f"exit {EXPECTED_CODE[mode]}, 0 orphans"
+        holds = (
+            None
+            if sup is None
+            else (sup.orphans == 0 and sup.exit_code == EXPECTED_CODE[mode] and sup.terms == 1)
+        )
+        target = f"exit {EXPECTED_CODE[mode]}, 0 orphans, 1 TERM"
         rows.append(Row("shutdown (tree + TERM trap)", label, cells, NA, target, holds))
     return rows
+
+
+def reload_rows(results: dict[str, Reload]) -> list[Row]:
+    run = results.get("supervise")
+    if run is None:
+        return []
+    cell = f"{_num(run.median)} s" + (", address in use" if run.in_use else "")
+    holds = None if run.median is None else run.median < 1.3 and not run.in_use
+    figure = "file saved -> new server listening (1 s graceful stop, median)"
+    return [Row("reload (cd . && python srv.py)", figure, {"supervise": cell}, NA, "< 1.3 s", holds)]
 
 
 def cpu_model() -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 import idle
 import procs
 import project
+import reload
 import report
 import runners
 import scale
@@ -27,7 +28,7 @@ import startup
 import throughput
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown")
+SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown", "reload")
 
 
 def log(message: str) -> None:
@@ -142,6 +143,11 @@ def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Re
             for mode in shutdown.MODES:
                 log(f"shutdown: {runner.name}, {mode}")
                 results.shutdown[runner.name][mode] = shutdown.measure_runner(runner, mode)
+    if "reload" in only:
+        for runner in active:
+            if runner.name == "supervise":  # honcho has no file watching
+                log("reload: supervise, a server with a 1 s graceful shutdown")
+                results.reload[runner.name] = reload.measure(runner)
     return results
 
 
@@ -157,6 +163,8 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
         out += report.scale_rows(results.scale, args.scale)
     if results.shutdown:
         out += report.shutdown_rows(results.shutdown)
+    if results.reload:
+        out += report.reload_rows(results.reload)
     return out
 
 

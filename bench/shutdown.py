@@ -4,7 +4,8 @@
 `echo bye` and exit 0. Once both run, the harness sends SIGINT to the runner,
 SIGTERM to the runner, or SIGINT to the runner's whole process group, as a
 terminal's Ctrl-C does (the runner is started in a session of its own). It
-reports the time to exit, the exit code, whether `bye` was printed, and the
+reports the time to exit, the exit code, how many SIGTERMs the trap answered,
+whether `bye` was printed, and the
 orphans: supervised processes alive 0.2 s after the runner exited.
 """
 
@@ -22,7 +23,7 @@ from runners import Runner
 
 ENTRIES = {
     "tree": "sleep 1000 & sleep 1000 & wait",
-    "trap": 'trap "echo bye; exit 0" TERM; while :; do sleep 0.1; done',
+    "trap": 'trap "echo got-TERM; sleep 0.2; echo bye; exit 0" TERM; while :; do sleep 0.1; done',
 }
 MODES = ("SIGINT", "SIGTERM", "Ctrl-C")
 SETTLE = 1.5  # past supervise's default startsecs (1 s)
@@ -38,6 +39,8 @@ class Shutdown:
     exit_code: int | None
     orphans: int | None
     bye: bool
+    terms: int = 0
+    """SIGTERMs the trapping child answered: one stop should send exactly one."""
 
 
 def _ready(pid: int) -> bool:
@@ -72,4 +75,5 @@ def measure_runner(runner: Runner, mode: str) -> Shutdown:
         time.sleep(GRACE)
         orphans = procs.alive(children)
         code = run.proc.returncode if took is not None else None
-        return Shutdown(took, code, len(orphans), "| bye" in run.text())
+        text = run.text()
+        return Shutdown(took, code, len(orphans), "| bye" in text, text.count("| got-TERM"))
