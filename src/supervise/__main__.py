@@ -2,6 +2,9 @@
 
 `--version` is answered before typer is imported: it is the one question
 that needs no parser, and typer's import is most of a bare start-up.
+`supervise up` forks its guardian before that import too: the guardian keeps
+what was loaded at the fork, so forking now costs the least memory
+(runtime/guardian.py; `run_up` forks it later when `up` was not the first word).
 """
 
 import sys
@@ -13,6 +16,10 @@ def main() -> None:
 
         print(f"supervise {__version__}")
         sys.exit(0)
+    if sys.argv[1:2] == ["up"]:
+        from supervise.runtime import guardian
+
+        guardian.protect()
     from supervise.cli import main as cli_main
 
     cli_main()

@@ -19,6 +19,7 @@ from functools import partial
 from supervise.commands.options import CommonOptions
 from supervise.errors import UsageError
 from supervise.plan import Plan, without_restarts
+from supervise.runtime import guardian
 from supervise.runtime.output import Printer, use_color
 from supervise.runtime.supervisor import RunSettings, Supervisor
 
@@ -35,6 +36,7 @@ class UpOptions:
 
 def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     """`supervise up`: run the plan in the foreground; the process's exit code."""
+    guardian.protect()  # done already when `up` came first on the command line (see __main__)
     plan = options.load_plan(names)
     if not plan.instances:
         raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")

@@ -260,7 +260,9 @@ class ControlServer:
 
     async def _dispatch(self, op: object, names: list[str]) -> dict[str, Any]:
         if op == "hello":
-            return _ok(pid=os.getpid(), root=str(self.root))
+            from supervise.runtime.guardian import up_pid
+
+            return _ok(pid=up_pid(), root=str(self.root))
         if op == "status":
             return _ok(instances=self._statuses(self.target.resolve(names) if names else None))
         if op in ACTIONS:
@@ -295,8 +297,10 @@ def _take_lock(path: Path) -> int:
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break
         os.close(fd)  # an exiting `up` unlinked the file we locked: lock the new one
+    from supervise.runtime.guardian import up_pid  # the pid the user sees, not the supervisor's
+
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    os.pwrite(fd, f"{up_pid()}\n".encode(), 0)
     return fd
 
 
