@@ -222,6 +222,7 @@ MODE_LABEL = {
     "SIGINT": "SIGINT to the runner",
     "SIGTERM": "SIGTERM to the runner",
     "Ctrl-C": "Ctrl-C (SIGINT to its group)",
+    "SIGKILL": "SIGKILL to the runner pid: orphans 2 s later (its helpers too)",
 }
 
 
@@ -239,17 +240,29 @@ def _stop_cell(s: Shutdown) -> str:
     return f"{_num(s.exit_seconds)} s, {_code(s.exit_code)}, {orphans} orphans{bye}"
 
 
+def _kill_cell(s: Shutdown) -> str:
+    if s.orphans is None:
+        return f"{NA} (did not start)"
+    gone = f", all gone after {s.exit_seconds:.2f} s" if s.exit_seconds is not None else ""
+    return f"{s.orphans} orphans{gone}"
+
+
 def shutdown_rows(results: dict[str, dict[str, Shutdown]]) -> list[Row]:
     rows = []
     for mode, label in MODE_LABEL.items():
-        cells = {n: _stop_cell(modes[mode]) for n, modes in results.items() if mode in modes}
+        cell = _kill_cell if mode == "SIGKILL" else _stop_cell
+        cells = {n: cell(modes[mode]) for n, modes in results.items() if mode in modes}
         sup = results.get("supervise", {}).get(mode)
-        holds = (
-            None
-            if sup is None
-            else (sup.orphans == 0 and sup.exit_code == EXPECTED_CODE[mode] and sup.terms == 1)
-        )
-        target = f"exit {EXPECTED_CODE[mode]}, 0 orphans, 1 TERM"
+        if mode == "SIGKILL":  # no stop to watch: only what is left
+            holds = None if sup is None else sup.orphans == 0
+            target = "0 orphans within 2 s"
+        else:
+            holds = (
+                None
+                if sup is None
+                else (sup.orphans == 0 and sup.exit_code == EXPECTED_CODE[mode] and sup.terms == 1)
+            )
+            target = f"exit {EXPECTED_CODE[mode]}, 0 orphans, 1 TERM"
         rows.append(Row("shutdown (tree + TERM trap)", label, cells, NA, target, holds))
     return rows
 
