@@ -202,6 +202,20 @@ def test_job_control_and_other_signals_pass_through(make_project: MakeProject) -
         assert up.output.count("received, stopping") == 1, up.output
 
 
+def test_sigkill_while_stopped_by_ctrl_z_leaves_no_process_behind(root: Path) -> None:
+    """Ctrl-Z, then `kill -9 %1`: the stopped supervisor is woken (its group is orphaned) to clean up."""
+    with UpProcess([], root) as up:
+        pids, token = started(up)
+        supervisor = supervisor_of(up)
+        up.signal(signal.SIGTSTP)
+        wait_state(up.proc.pid, "T")
+        wait_state(supervisor, "T")
+        began = time.monotonic()
+        os.killpg(up.proc.pid, signal.SIGKILL)
+        up.proc.wait(timeout=5)
+        assert_all_gone_within(pids, token, began, up.output)
+
+
 def test_closing_the_terminal_stops_everything(root: Path) -> None:
     """`up` on a terminal of its own (its controlling tty): closing it is a hangup."""
     main, secondary = pty.openpty()
