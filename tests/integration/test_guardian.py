@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import termios
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -216,10 +217,15 @@ def test_sigkill_while_stopped_by_ctrl_z_leaves_no_process_behind(root: Path) ->
         assert_all_gone_within(pids, token, began, up.output)
 
 
-def test_closing_the_terminal_stops_everything(root: Path) -> None:
-    """`up` on a terminal of its own (its controlling tty): closing it is a hangup."""
+def on_terminal(root: Path, *, tostop: bool = False) -> tuple[subprocess.Popen[bytes], int]:
+    """`up` on a terminal of its own, as its controlling tty (it leads the foreground group):
+    the process and the terminal's other end."""
     main, secondary = pty.openpty()
     name = os.ttyname(secondary)
+    if tostop:  # `stty tostop`: a background group that writes to the terminal is stopped
+        attrs = termios.tcgetattr(secondary)
+        attrs[3] |= termios.TOSTOP
+        termios.tcsetattr(secondary, termios.TCSANOW, attrs)
 
     def take_terminal() -> None:  # in the child, after setsid: make the pty its controlling tty
         os.close(os.open(name, os.O_RDWR))
@@ -235,6 +241,28 @@ def test_closing_the_terminal_stops_everything(root: Path) -> None:
         preexec_fn=take_terminal,
     )
     os.close(secondary)
+    return proc, main
+
+
+def test_a_terminal_set_to_tostop_still_gets_the_output(make_project: MakeProject) -> None:
+    root = make_project({"Procfile": "talk: echo hello; exec sleep 300\n", "pyproject.toml": PYPROJECT})
+    proc, main = on_terminal(root, tostop=True)
+    reader = TerminalReader(main)
+    try:
+        reader.wait_for(r"talk\.1 +\| hello")
+        os.kill(proc.pid, signal.SIGINT)
+        reader.wait_for(r"talk\.1 stopped")
+        assert proc.wait(timeout=10) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(main)
+
+
+def test_closing_the_terminal_stops_everything(root: Path) -> None:
+    """Closing `up`'s terminal (the window, the ssh connection) is a hangup."""
+    proc, main = on_terminal(root)
     reader = TerminalReader(main)
     try:
         for word in WORDS:
