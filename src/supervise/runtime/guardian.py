@@ -174,6 +174,8 @@ def _guard(child: int, token: str) -> NoReturn:
         name = _signal_name(-code)
         _say(f"the supervisor (pid {child}) was killed by {name}; killed the {killed} process(es) it started")
         code = 128 - code
+    elif killed:  # a clean exit should leave nothing: say so, it is a bug to report
+        _say(f"killed {killed} process(es) that outlived the supervisor")
     os._exit(code)
 
 
