@@ -102,7 +102,7 @@ def test_unparsable_line_is_an_error_naming_file_and_line(
 
 
 def test_non_utf8_env_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^\.env: env file is not UTF-8 text$"):
+    with pytest.raises(ConfigError, match=r"^\.env: not UTF-8 text$"):
         read(tmp_path, b"A=caf\xe9\n")
 
 

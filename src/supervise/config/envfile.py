@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from supervise.config.source import read_source
 from supervise.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,16 +36,7 @@ def read_env_file(path: Path, display: str, environ: Mapping[str, str] | None = 
     from dotenv.parser import parse_stream
     from dotenv.variables import parse_variables
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("env file not found", file=display) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, not an env file", file=display) from None
-    except UnicodeDecodeError:
-        raise ConfigError("env file is not UTF-8 text", file=display) from None
-    except OSError as error:
-        raise ConfigError(f"cannot read env file: {error.strerror}", file=display) from None
+    text = read_source(path, display)
     scope: dict[str, str] = dict(os.environ if environ is None else environ)
     values: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text.removeprefix("\ufeff"))):

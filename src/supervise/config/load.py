@@ -8,6 +8,7 @@ read); otherwise `[tool.supervise]` when pyproject.toml has one; otherwise
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervise.config.model import DEFAULT_PORT_BASE, PREFIX, ProcessSpec, Project
 from supervise.config.procfile import parse_procfile
+from supervise.config.source import read_source
 from supervise.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -37,13 +39,25 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
 def find_root(procfile: str | None, root: str | None, cwd: Path) -> Path:
     """The project root: `-d`, else the forced Procfile's folder, else cwd."""
     if root is not None:
-        path = (cwd / root).resolve()
+        path = resolve(cwd / root)
         if not path.is_dir():
             raise UsageError(f"--root {root}: not a directory")
         return path
     if procfile is not None:
-        return (cwd / procfile).resolve().parent
+        return resolve(cwd / procfile).parent
     return cwd.resolve()
+
+
+def resolve(path: Path) -> Path:
+    """`path` with symlinks resolved; as it is (absolute) when they loop.
+
+    A loop is reported, by name, when the file is read; before Python 3.13
+    `Path.resolve` raises RuntimeError for one.
+    """
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        return Path(os.path.abspath(path))
 
 
 def load_project(
@@ -63,9 +77,9 @@ def load_project(
     settings: Settings | None = None
     if procfile is not None:
         source = procfile
-        if not (cwd / procfile).exists():
+        if not os.path.lexists(cwd / procfile):
             raise UsageError(f"--procfile {procfile}: no such file")
-        specs = read_procfile((cwd / procfile).resolve(), source, required=True)
+        specs = read_procfile(resolve(cwd / procfile), source, required=True)
     else:
         pyproject = project_root / "pyproject.toml"
         table = read_tool_table(pyproject, display_path(pyproject, cwd))
@@ -81,7 +95,9 @@ def load_project(
                     file=source,
                     key=PREFIX,
                 )
-        elif (project_root / "Procfile").is_file():
+        elif os.path.lexists(project_root / "Procfile"):
+            # Whatever is there (a directory, a FIFO, a broken link) is read and refused
+            # by name: it is not "no Procfile".
             source = display_path(project_root / "Procfile", cwd)
             specs = read_procfile(project_root / "Procfile", source, required=True)
         elif allow_empty:
@@ -116,15 +132,9 @@ def load_project(
 
 def read_tool_table(path: Path, display: str) -> Mapping[str, Any] | None:
     """`[tool.supervise]` from pyproject.toml, or None when there is none."""
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=display) from None
-    except OSError as error:
-        raise UsageError(f"{display}: cannot read: {error.strerror}") from None
-    tool = parse_toml(text, display).get("tool", {})
+    tool = parse_toml(read_source(path, display), display).get("tool", {})
     table = tool.get("supervise") if isinstance(tool, dict) else None
     if table is None:
         return None
@@ -156,17 +166,7 @@ def parse_toml(text: str, display: str) -> dict[str, Any]:
 
 def read_procfile(path: Path, display: str, required: bool = False) -> list[ProcessSpec]:
     """The Procfile's entries; `required`: it is the only source, so it must define some."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{display}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{display}: is a directory, not a Procfile") from None
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=display) from None
-    except OSError as error:
-        raise UsageError(f"{display}: cannot read: {error.strerror}") from None
-    specs = parse_procfile(text, display)
+    specs = parse_procfile(read_source(path, display), display)
     if required and not specs:
         raise ConfigError("defines no processes; add lines of `name: command`", file=display)
     return specs
@@ -177,7 +177,7 @@ def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[Proce
     specs: list[ProcessSpec] = []
     if settings.procfile is not None:
         path = root / settings.procfile
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise ConfigError(
                 f'Procfile "{settings.procfile}" not found in {root}',
                 file=source,
@@ -229,23 +229,26 @@ def _env_files(
     if given:
         paths = []
         for name in given:
-            path = (cwd / name).resolve()
-            if not path.is_file():
-                problem = "is a directory" if path.is_dir() else "no such file"
-                raise UsageError(f"--env-file {name}: {problem}")
-            paths.append(path)
+            path = cwd / name
+            if not os.path.lexists(path):
+                raise UsageError(f"--env-file {name}: no such file")
+            if path.is_dir():
+                raise UsageError(f"--env-file {name}: is a directory")
+            paths.append(resolve(path))
         return tuple(paths)
     if configured is not None:
         paths = []
         for name in configured:
-            path = (root / name).resolve()
-            if not path.is_file():
+            path = root / name
+            if not os.path.lexists(path):
                 raise ConfigError(
                     f'env file "{name}" not found in {root}',
                     file=source,
                     key=f"{PREFIX}.env_files",
                 )
-            paths.append(path)
+            paths.append(resolve(path))
         return tuple(paths)
     default = root / ".env"
-    return (default,) if default.is_file() else ()
+    # A `.env` folder is a virtualenv (python -m venv .env), not an env file; anything
+    # else there (a FIFO, a device, a broken link) is read and refused by name.
+    return (default,) if os.path.lexists(default) and not default.is_dir() else ()

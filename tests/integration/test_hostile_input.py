@@ -1,0 +1,120 @@
+"""Hostile and unlucky input (PRODUCT.md §5): the real CLI against files that are not what they seem.
+
+Each case is one line on stderr naming the file, exit 2, and never a hang: every
+run is bounded by `run_cli`'s timeout, so a blocking read fails the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support import clean_env, run_cli
+
+MAKE_TIMEOUT = 20.0
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], line: str, code: int = 2) -> None:
+    assert result.returncode == code, result
+    assert result.stderr == f"supervise: {line}\n"
+
+
+def _directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _loop(path: Path) -> None:
+    path.symlink_to(path.name)  # a link to itself
+
+
+def _huge(path: Path) -> None:
+    with path.open("wb") as handle:  # sparse: 11 MiB that costs no disk
+        handle.truncate(11 * 1024 * 1024)
+
+
+BAD_FILES: list[tuple[str, Callable[[Path], None], str]] = [
+    ("directory", _directory, "is a directory, not a regular file"),
+    ("fifo", _fifo, "is a FIFO (named pipe), not a regular file"),
+    ("dev-zero", _dev_zero, "is a character device, not a regular file"),
+    ("symlink-loop", _loop, "cannot read: a symbolic link loop"),
+    ("over-10-MiB", _huge, "is larger than 10 MiB; a configuration file never is"),
+]
+
+
+@pytest.mark.parametrize(("make", "problem"), [p[1:] for p in BAD_FILES], ids=[p[0] for p in BAD_FILES])
+def test_procfile_that_is_not_a_regular_file(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    make(tmp_path / "Procfile")
+    assert_one_line(run_cli("check", cwd=tmp_path), f"Procfile: {problem}")
+
+
+@pytest.mark.parametrize(("make", "problem"), [p[1:] for p in BAD_FILES], ids=[p[0] for p in BAD_FILES])
+def test_forced_procfile_that_is_not_a_regular_file(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    make(tmp_path / "Procfile.dev")
+    assert_one_line(run_cli("check", "-f", "Procfile.dev", cwd=tmp_path), f"Procfile.dev: {problem}")
+
+
+@pytest.mark.parametrize(("make", "problem"), [p[1:] for p in BAD_FILES], ids=[p[0] for p in BAD_FILES])
+def test_pyproject_that_is_not_a_regular_file(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    (tmp_path / "Procfile").write_text("web: serve\n")
+    make(tmp_path / "pyproject.toml")
+    assert_one_line(run_cli("check", cwd=tmp_path), f"pyproject.toml: {problem}")
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [p[1:] for p in BAD_FILES if p[0] != "directory"],  # a `.env` folder is a virtualenv: skipped
+    ids=[p[0] for p in BAD_FILES if p[0] != "directory"],
+)
+def test_env_file_that_is_not_a_regular_file(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    (tmp_path / "Procfile").write_text("web: serve\n")
+    make(tmp_path / ".env")
+    assert_one_line(run_cli("check", cwd=tmp_path), f".env: {problem}")
+    make(tmp_path / "prod.env")
+    result = run_cli("check", "-e", "prod.env", cwd=tmp_path)
+    # `-e` files are resolved: a link to /dev/zero is named as /dev/zero.
+    named = "/dev/zero" if make is _dev_zero else "prod.env"
+    assert_one_line(result, f"{named}: {problem}")
+
+
+def test_env_folder_is_a_virtualenv_not_an_env_file(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_text("web: serve\n")
+    (tmp_path / ".env").mkdir()
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 0, result
+    assert "env files: none" in result.stdout
+
+
+def test_procfile_named_by_pyproject_that_is_a_fifo(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.supervise]\nprocfile = "Procfile.dev"\n')
+    os.mkfifo(tmp_path / "Procfile.dev")
+    assert_one_line(
+        run_cli("check", cwd=tmp_path), "Procfile.dev: is a FIFO (named pipe), not a regular file"
+    )
+
+
+def test_ten_mib_procfile_is_still_read(tmp_path: Path) -> None:
+    line = b"# " + b"x" * 1021 + b"\n"
+    (tmp_path / "Procfile").write_bytes(b"web: serve\n" + line * (10 * 1024 - 1))
+    assert (tmp_path / "Procfile").stat().st_size <= 10 * 1024 * 1024
+    result = run_cli("check", cwd=tmp_path, env=clean_env(), timeout=MAKE_TIMEOUT)
+    assert result.returncode == 0, result
