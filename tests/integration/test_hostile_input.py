@@ -118,3 +118,26 @@ def test_ten_mib_procfile_is_still_read(tmp_path: Path) -> None:
     assert (tmp_path / "Procfile").stat().st_size <= 10 * 1024 * 1024
     result = run_cli("check", cwd=tmp_path, env=clean_env(), timeout=MAKE_TIMEOUT)
     assert result.returncode == 0, result
+
+
+# -- bounds ------------------------------------------------------------------------------
+
+
+def test_absurd_stop_timeout_is_a_config_error_not_a_309_digit_export(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.supervise.processes.web]\ncommand = "serve"\nstop_timeout = 1e308\n'
+    )
+    line = (
+        "pyproject.toml: tool.supervise.processes.web.stop_timeout: "
+        "expected at most 86400 seconds (one day), got 1e+308"
+    )
+    for args in (["check"], ["export", "--format", "supervisord"]):
+        assert_one_line(run_cli(*args, cwd=tmp_path), line)
+
+
+def test_too_long_process_name_is_a_config_error_not_enametoolong(tmp_path: Path) -> None:
+    name = "w" * 300
+    (tmp_path / "Procfile").write_text(f"{name}: serve\n")
+    result = run_cli("export", "--format", "systemd", "-o", "units", cwd=tmp_path)
+    assert_one_line(result, f'Procfile:1: invalid process name "{"w" * 59}…": longer than 64 characters')
+    assert not (tmp_path / "units").exists()

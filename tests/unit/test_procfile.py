@@ -73,6 +73,11 @@ def test_empty_text_defines_nothing() -> None:
         ),
         pytest.param(": x\n", 'Procfile:1: missing process name before ":"', id="no name"),
         pytest.param(
+            "w" * 65 + ": x\n",
+            f'Procfile:1: invalid process name "{"w" * 59}…": longer than 64 characters',
+            id="name too long",
+        ),
+        pytest.param(
             "all: x\n",
             'Procfile:1: invalid process name "all": reserved: it means every process in -m/--formation',
             id="all is reserved",

@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from supervise.config.model import MAX_INSTANCES, Autorestart, signal_name
+from supervise.config.model import MAX_INSTANCES, MAX_RETRIES, MAX_SECONDS, Autorestart, signal_name
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -94,6 +94,30 @@ def to_nonneg_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise Invalid(f"expected a non-negative integer, got {show(value)}")
     return value
+
+
+def to_seconds(value: object) -> float:
+    """A duration that may be 0 (`startsecs`, `stop_timeout`), at most MAX_SECONDS."""
+    return _at_most_a_day(to_nonneg_number(value), value)
+
+
+def to_positive_seconds(value: object) -> float:
+    """A duration that must be above 0 (backoff, probe interval and timeout), at most MAX_SECONDS."""
+    return _at_most_a_day(to_positive_number(value), value)
+
+
+def _at_most_a_day(seconds: float, value: object) -> float:
+    if seconds > MAX_SECONDS:
+        raise Invalid(f"expected at most {MAX_SECONDS:g} seconds (one day), got {show(value)}")
+    return seconds
+
+
+def to_retries(value: object) -> int:
+    """`startretries`: a non-negative integer, at most MAX_RETRIES."""
+    count = to_nonneg_int(value)
+    if count > MAX_RETRIES:
+        raise Invalid(f"expected at most {MAX_RETRIES} retries, got {show(value)}")
+    return count
 
 
 def to_instances(value: object) -> int:

@@ -84,6 +84,13 @@ PREFIX = "tool.supervise"
 """Where our table lives in pyproject.toml; every TOML key path starts with it."""
 MAX_INSTANCES = 1000
 """Instances per process type, from `concurrency` or `-m`: more is a typo, not a plan."""
+MAX_SECONDS = 86_400.0
+"""The longest duration a key takes (one day): `stop_timeout = 1e308` is a typo, and would be
+exported as a 309-digit number."""
+MAX_RETRIES = 10_000
+"""The most `startretries`: with the default backoff, days of retrying."""
+MAX_NAME_LENGTH = 64
+"""The longest process name: exports build file and unit names from it (NAME_MAX is 255 bytes)."""
 DEFAULT_STOP_TIMEOUT = 10.0
 DEFAULT_PORT_BASE = 5000
 

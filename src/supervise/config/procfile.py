@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from supervise.config.model import ProcessSpec
+from supervise.config.model import MAX_NAME_LENGTH, ProcessSpec
 from supervise.errors import ConfigError
 
 NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -20,6 +20,8 @@ def name_problem(name: str) -> str | None:
     """Why `name` cannot name a process, or None when it can."""
     if not NAME.fullmatch(name):
         return 'use letters, digits, "_" and "-"'
+    if len(name) > MAX_NAME_LENGTH:
+        return f"longer than {MAX_NAME_LENGTH} characters"
     if name in RESERVED:
         return f"reserved: {RESERVED[name]}"
     return None

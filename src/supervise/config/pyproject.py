@@ -23,10 +23,10 @@ from supervise.config.convert import (
     to_exitcodes,
     to_instances,
     to_nonempty_str,
-    to_nonneg_int,
-    to_nonneg_number,
     to_port,
-    to_positive_number,
+    to_positive_seconds,
+    to_retries,
+    to_seconds,
     to_signal,
     to_str_list,
 )
@@ -128,7 +128,7 @@ class Settings:
 def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -> Settings:
     """Validate `[tool.supervise]`; errors name the file and the key path."""
     top = TableReader(table, PREFIX, filename, TOP_KEYS)
-    stop_timeout = top.get("stop_timeout", to_nonneg_number, None)
+    stop_timeout = top.get("stop_timeout", to_seconds, None)
     stopasgroup = top.get("stopasgroup", to_bool, None)
     processes_table = top.sub("processes", None)
     processes = []
@@ -166,8 +166,8 @@ def _parse_process(
     policy = RestartPolicy(
         autorestart=r.get("autorestart", to_autorestart, defaults.restart.autorestart),
         exitcodes=r.get("exitcodes", to_exitcodes, defaults.restart.exitcodes),
-        startsecs=r.get("startsecs", to_nonneg_number, defaults.restart.startsecs),
-        startretries=r.get("startretries", to_nonneg_int, defaults.restart.startretries),
+        startsecs=r.get("startsecs", to_seconds, defaults.restart.startsecs),
+        startretries=r.get("startretries", to_retries, defaults.restart.startretries),
         backoff=_parse_backoff(r),
     )
     env = r.sub("env", None)
@@ -190,7 +190,7 @@ def _parse_process(
         stopsignal=r.get("stopsignal", to_signal, defaults.stopsignal),
         stop_timeout=r.get(
             "stop_timeout",
-            to_nonneg_number,
+            to_seconds,
             defaults.stop_timeout if stop_timeout is None else stop_timeout,
         ),
         stopasgroup=r.get("stopasgroup", to_bool, stopasgroup),
@@ -209,8 +209,8 @@ def _parse_backoff(r: TableReader) -> Backoff:
     b = r.sub("backoff", ("initial", "max"))
     default = Backoff()
     backoff = Backoff(
-        initial=b.get("initial", to_positive_number, default.initial),
-        maximum=b.get("max", to_positive_number, default.maximum),
+        initial=b.get("initial", to_positive_seconds, default.initial),
+        maximum=b.get("max", to_positive_seconds, default.maximum),
     )
     if backoff.maximum < backoff.initial:
         raise b.error("max", f"must be at least initial ({backoff.initial:g}), got {backoff.maximum:g}")
@@ -236,8 +236,8 @@ def _parse_probe(r: TableReader) -> Probe:
     return Probe(
         kind=kind,
         target=target,
-        interval=p.get("interval", to_positive_number, default.interval),
-        timeout=p.get("timeout", to_positive_number, default.timeout),
+        interval=p.get("interval", to_positive_seconds, default.interval),
+        timeout=p.get("timeout", to_positive_seconds, default.timeout),
     )
 
 
