@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 
@@ -66,16 +67,22 @@ class Plan:
         """The environment for a command that is not a process (`run`, `--then`)."""
         return {**self.base_env, **self.shared_env}
 
-    @property
+    @cached_property
     def specs(self) -> tuple[ProcessSpec, ...]:
         """Process types that have at least one instance, in definition order."""
-        seen: dict[str, ProcessSpec] = {}
-        for instance in self.instances:
-            seen.setdefault(instance.process, instance.spec)
-        return tuple(seen.values())
+        return tuple(instances[0].spec for instances in self._by_process.values())
 
     def instances_of(self, process: str) -> tuple[Instance, ...]:
-        return tuple(i for i in self.instances if i.process == process)
+        """The instances of one process type (none when it has none)."""
+        return self._by_process.get(process, ())
+
+    @cached_property
+    def _by_process(self) -> Mapping[str, tuple[Instance, ...]]:
+        # Built once, so that asking for every type's instances stays linear.
+        grouped: dict[str, list[Instance]] = {}
+        for instance in self.instances:
+            grouped.setdefault(instance.process, []).append(instance)
+        return MappingProxyType({name: tuple(group) for name, group in grouped.items()})
 
 
 def parse_formation(text: str) -> dict[str, int]:
@@ -147,7 +154,7 @@ def select(project: Project, names: Sequence[str]) -> set[str]:
         for name in names:
             if name in project.groups:
                 wanted.update(project.groups[name])
-            elif name in project.names:
+            elif project.has_process(name):
                 wanted.add(name)
             else:
                 raise UsageError(f'unknown process or group "{name}"; {_known(project)}')
@@ -173,16 +180,22 @@ def dependency_order(specs: Iterable[ProcessSpec]) -> list[str]:
     """Process names with every dependency before its dependents (start order)."""
     by_name = {spec.name: spec for spec in specs}
     order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order or name not in by_name:
-            return
-        for dep in by_name[name].depends_on:
-            visit(dep)
-        order.append(name)
-
-    for name in by_name:
-        visit(name)
+    entered: set[str] = set()
+    for first in by_name:
+        if first in entered:
+            continue
+        entered.add(first)
+        # Depth first without recursion: a chain of 10,000 depends_on is valid input.
+        stack = [(first, iter(by_name[first].depends_on))]
+        while stack:
+            name, deps = stack[-1]
+            dep = next((d for d in deps if d in by_name and d not in entered), None)
+            if dep is None:
+                stack.pop()
+                order.append(name)
+            else:
+                entered.add(dep)
+                stack.append((dep, iter(by_name[dep].depends_on)))
     return order
 
 
@@ -265,7 +278,7 @@ def _resolve_probe(project: Project, spec: ProcessSpec, probe: Probe, env: Mappi
 
 def _check_formation(project: Project, formation: Mapping[str, int]) -> None:
     for name in formation:
-        if name != "all" and name not in project.names:
+        if name != "all" and not project.has_process(name):
             raise UsageError(f'--formation: unknown process "{name}"; processes: {", ".join(project.names)}')
 
 

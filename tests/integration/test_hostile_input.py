@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,3 +142,40 @@ def test_too_long_process_name_is_a_config_error_not_enametoolong(tmp_path: Path
     result = run_cli("export", "--format", "systemd", "-o", "units", cwd=tmp_path)
     assert_one_line(result, f'Procfile:1: invalid process name "{"w" * 59}…": longer than 64 characters')
     assert not (tmp_path / "units").exists()
+
+
+# -- check is linear -----------------------------------------------------------------------
+
+
+def test_check_of_a_10000_line_procfile_takes_seconds_not_minutes(tmp_path: Path) -> None:
+    """Quadratic lookups made this 37 s and more; linear, it is about 1 s of CPU."""
+    lines = "".join(f"p{i}: sleep {i}\n" for i in range(10_000))
+    (tmp_path / "Procfile").write_text(lines)
+    started = time.monotonic()
+    result = run_cli("check", cwd=tmp_path, timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "10000 instance(s) of 10000 process type(s)" in result.stdout
+    assert elapsed < 8, f"check took {elapsed:.1f} s"  # generous: other tests share the two cores
+
+
+def test_a_10000_long_depends_on_chain_is_checked_without_recursion(tmp_path: Path) -> None:
+    count = 10_000
+    tables = ['[tool.supervise.processes.p0]\ncommand = "sleep 0"\n']
+    tables += [
+        f'[tool.supervise.processes.p{i}]\ncommand = "sleep {i}"\ndepends_on = ["p{i - 1}"]\n'
+        for i in range(1, count)
+    ]
+    (tmp_path / "pyproject.toml").write_text("".join(tables))
+    result = run_cli("check", cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr[-500:]
+    (tmp_path / "pyproject.toml").write_text(
+        "".join(tables).replace('command = "sleep 0"\n', 'command = "sleep 0"\ndepends_on = ["p9999"]\n', 1)
+    )
+    result = run_cli("check", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    key = "tool.supervise.processes.p0.depends_on"
+    assert result.stderr.startswith(
+        f"supervise: pyproject.toml: {key}: dependency cycle: p0 -> p9999 -> p9998"
+    )
+    assert result.stderr.endswith(" -> p1 -> p0\n")

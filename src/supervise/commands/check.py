@@ -78,7 +78,8 @@ def render_plan(plan: Plan) -> str:
         f"env files: {env_files}",
         f"{len(plan.instances)} instance(s) of {len(plan.specs)} process type(s)",
     ]
-    not_started = [s.name for s in project.processes if s not in plan.specs]
+    planned = {spec.name for spec in plan.specs}
+    not_started = [name for name in project.names if name not in planned]
     if not_started:
         lines.append(f"not started: {', '.join(not_started)}")
     for instance in plan.instances:
@@ -137,6 +138,7 @@ def plan_warnings(plan: Plan, which: Callable[..., str | None]) -> list[str]:
             warnings.append(f"PORT {port} is shared by {', '.join(names)}")
         if port.isdigit() and int(port) > 65535:
             warnings.append(f"PORT {port} of {', '.join(names)} is above 65535; lower the base (-p)")
+    found: dict[tuple[str, str | None], str | None] = {}  # 10,000 `sleep`s: one PATH search
     for spec in plan.specs:
         instance = plan.instances_of(spec.name)[0]
         if not instance.cwd.is_dir():
@@ -145,14 +147,27 @@ def plan_warnings(plan: Plan, which: Callable[..., str | None]) -> list[str]:
         program = command_program(spec.command)
         if program is None:
             continue
-        env = plan.environment(instance)
+        path_var = instance.env.get("PATH", plan.base_env.get("PATH"))
         if "/" in program:
             path = os.path.join(instance.cwd, program)
             if not os.access(path, os.X_OK):
                 warnings.append(f'{spec.name}: "{program}" is not an executable file ({spec.origin})')
-        elif which(program, path=env.get("PATH")) is None:
+        elif _cached_which(found, which, program, path_var) is None:
             warnings.append(f'{spec.name}: "{program}" not found on PATH ({spec.origin})')
     return warnings
+
+
+def _cached_which(
+    found: dict[tuple[str, str | None], str | None],
+    which: Callable[..., str | None],
+    program: str,
+    path: str | None,
+) -> str | None:
+    """`which(program, path=path)`, asked once per program and PATH."""
+    key = (program, path)
+    if key not in found:
+        found[key] = which(program, path=path)
+    return found[key]
 
 
 def command_program(command: str) -> str | None:

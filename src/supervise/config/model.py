@@ -10,6 +10,7 @@ import enum
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 
@@ -153,14 +154,22 @@ class Project:
     port_base: int = DEFAULT_PORT_BASE
 
     def process(self, name: str) -> ProcessSpec:
-        for spec in self.processes:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
+        """The process called `name`; KeyError when there is none."""
+        return self._by_name[name]
 
-    @property
+    @cached_property
+    def _by_name(self) -> Mapping[str, ProcessSpec]:
+        # Built once: a lookup per name must not scan 10,000 processes.
+        return MappingProxyType({spec.name: spec for spec in self.processes})
+
+    @cached_property
     def names(self) -> tuple[str, ...]:
+        """Process names in definition order."""
         return tuple(spec.name for spec in self.processes)
+
+    def has_process(self, name: str) -> bool:
+        """Whether a process is called `name` (a dict lookup, not a scan)."""
+        return name in self._by_name
 
 
 def signal_name(value: str) -> str | None:
