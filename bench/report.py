@@ -13,6 +13,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hostile import CHECK_LINES, Hostile
 from idle import Idle
 from reload import Reload
 from scale import Scale
@@ -53,6 +54,7 @@ class Results:
     scale: dict[str, Scale] = field(default_factory=dict)
     shutdown: dict[str, dict[str, Shutdown]] = field(default_factory=dict)
     reload: dict[str, Reload] = field(default_factory=dict)
+    hostile: dict[str, Hostile] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -275,6 +277,40 @@ def reload_rows(results: dict[str, Reload]) -> list[Row]:
     holds = None if run.median is None else run.median < 1.3 and not run.in_use
     figure = "file saved -> new server listening (1 s graceful stop, median)"
     return [Row("reload (cd . && python srv.py)", figure, {"supervise": cell}, NA, "< 1.3 s", holds)]
+
+
+def hostile_rows(results: dict[str, Hostile], repeat: int) -> list[Row]:
+    sup = results.get("supervise")
+    scenario = "hostile input (issue 19)"
+    size = next(iter(results.values())).line_bytes if results else 0
+
+    def cell(value: float | None, digits: int, why: str) -> str:
+        return _num(value, digits) if value is not None else f"{NA} ({why})" if why else NA
+
+    return [
+        Row(
+            scenario,
+            f"`check` of a {CHECK_LINES:,}-line Procfile, s (median of {repeat})",
+            {n: cell(r.check_seconds, 2, r.why) for n, r in results.items()},
+            _times(_ratio(sup.check_seconds if sup else None, _hostile(results, "check_seconds")), "honcho"),
+            "≤ 2 s",
+            _holds(sup.check_seconds, 2.0) if sup else None,
+        ),
+        Row(
+            scenario,
+            f"runner peak RSS while a child prints one {size / 1e6:.0f} MB line, MiB",
+            {n: cell(r.peak_rss_mib, 0, r.why) for n, r in results.items()},
+            _times(_ratio(sup.peak_rss_mib if sup else None, _hostile(results, "peak_rss_mib")), "honcho"),
+            "< 150 MiB",
+            None if sup is None or sup.peak_rss_mib is None else sup.peak_rss_mib < 150,
+        ),
+    ]
+
+
+def _hostile(results: dict[str, Hostile], attr: str) -> float | None:
+    honcho = results.get("honcho")
+    value: float | None = getattr(honcho, attr) if honcho else None
+    return value
 
 
 def cpu_model() -> str:

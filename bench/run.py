@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import hostile
 import idle
 import procs
 import project
@@ -28,7 +29,7 @@ import startup
 import throughput
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown", "reload")
+SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown", "reload", "hostile")
 
 
 def log(message: str) -> None:
@@ -47,6 +48,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=7, help="startup runs per runner (medians)")
     parser.add_argument("--window", type=float, default=idle.WINDOW, help="idle sampling window, s")
     parser.add_argument("--scale", type=int, default=scale.COUNT, help="processes in the scale scenario")
+    parser.add_argument("--check-runs", type=int, default=3, help="runs of check on 10,000 lines (median)")
+    parser.add_argument(
+        "--line-bytes", type=int, default=hostile.LINE_BYTES, help="size of the long line (hostile)"
+    )
     parser.add_argument(
         "--output", default=str(BENCH / "results" / "latest.md"), help="also write the table here"
     )
@@ -72,6 +77,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
             3.0,
             50,
         )
+        args.check_runs, args.line_bytes = 1, 20_000_000
     return args
 
 
@@ -148,6 +154,10 @@ def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Re
             if runner.name == "supervise":  # honcho has no file watching
                 log("reload: supervise, a server with a 1 s graceful shutdown")
                 results.reload[runner.name] = reload.measure(runner)
+    if "hostile" in only:
+        for runner in active:
+            log(f"hostile: {runner.name}, check of {hostile.CHECK_LINES:,} lines and one long line")
+            results.hostile[runner.name] = hostile.measure_runner(runner, args.check_runs, args.line_bytes)
     return results
 
 
@@ -165,6 +175,8 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
         out += report.shutdown_rows(results.shutdown)
     if results.reload:
         out += report.reload_rows(results.reload)
+    if results.hostile:
+        out += report.hostile_rows(results.hostile, args.check_runs)
     return out
 
 

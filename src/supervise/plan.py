@@ -127,13 +127,17 @@ def build_plan(
     selected = select(project, names)
     base = project.port_base if port_base is None else port_base
     instances = []
+    folders: dict[str, Path] = {}  # one Path per `directory`: path arithmetic is most of a plan's cost
     for index, spec in enumerate(project.processes):
         if spec.name not in selected:
             continue
+        if spec.directory not in folders:
+            folders[spec.directory] = Path(os.path.normpath(project.root / spec.directory))
         count = formation.get(spec.name, formation.get("all", spec.concurrency))
         for number in range(1, count + 1):
             port = base + 100 * index + number - 1
-            instances.append(_instance(project, spec, number, port, caller_env, file_env))
+            instance = _instance(project, spec, number, port, folders[spec.directory], caller_env, file_env)
+            instances.append(instance)
     shared = dict(file_env)
     if "PYTHONUNBUFFERED" not in shared and "PYTHONUNBUFFERED" not in caller_env:
         shared["PYTHONUNBUFFERED"] = "1"
@@ -237,6 +241,7 @@ def _instance(
     spec: ProcessSpec,
     number: int,
     scheme_port: int,
+    cwd: Path,
     caller_env: Mapping[str, str],
     file_env: Mapping[str, str],
 ) -> Instance:
@@ -260,7 +265,7 @@ def _instance(
         number=number,
         port=port,
         env=MappingProxyType(env),
-        cwd=Path(os.path.normpath(project.root / spec.directory)),
+        cwd=cwd,
         ready=ready,
     )
 

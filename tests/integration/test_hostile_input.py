@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.support import clean_env, run_cli
+from tests.support import clean_env, run_cli, supervise_argv
 
 MAKE_TIMEOUT = 20.0
 
@@ -179,3 +180,41 @@ def test_a_10000_long_depends_on_chain_is_checked_without_recursion(tmp_path: Pa
         f"supervise: pyproject.toml: {key}: dependency cycle: p0 -> p9999 -> p9998"
     )
     assert result.stderr.endswith(" -> p1 -> p0\n")
+
+
+# -- long lines: pieces, and bounded memory ----------------------------------------------------
+
+MIB = 1024 * 1024
+PEAK_RSS = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+# ru_maxrss of the largest descendant waited for: `up` (its children are a shell, head and tr).
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_up_prints_a_100_mb_line_in_16_mib_pieces_with_bounded_memory(tmp_path: Path) -> None:
+    size = 100_000_000
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.supervise.processes.blob]\n"
+        f"command = \"head -c {size} /dev/zero | tr '\\\\0' x; echo; echo done\"\n"
+        "startsecs = 0\nautorestart = false\n"
+    )
+    with (tmp_path / "out").open("wb") as out:
+        result = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, *supervise_argv(), "up", "--no-color"],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    peak_mib = int(result.stderr.split()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    with (tmp_path / "out").open("rb") as out:
+        bodies = [line.split(b" | ", 1)[1].rstrip(b"\n") for line in out if b" blob.1 | " in line]
+    assert [len(body) for body in bodies] == [16 * MIB] * 5 + [size - 5 * 16 * MIB, 4]
+    assert bodies[-1] == b"done"
+    assert peak_mib < 150, f"up's peak RSS was {peak_mib:.0f} MiB"

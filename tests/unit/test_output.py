@@ -398,3 +398,62 @@ def test_a_full_non_blocking_fd_is_waited_on_not_dropped() -> None:
     assert not reader.is_alive()
     lines = received.decode().split("\n")[:-1]
     assert lines == [f"{STAMP} web.1  | {k:07d}" for k in range(200_000)]
+
+
+# --- lines longer than 16 MiB: pieces, and bounded memory -----------------------------------
+
+LIMIT = 16 * 1024 * 1024
+
+
+def _sizes(out: Out, name: str = "web.1") -> list[int]:
+    prefix = f"{STAMP} {name}  | "
+    return [len(line) - len(prefix) for line in out.lines() if line.startswith(prefix)]
+
+
+def test_a_line_of_exactly_16_mib_is_printed_whole(out: Out) -> None:
+    p = out.printer()
+    for chunk in chunks(b"x" * LIMIT + b"\n", 1 << 18):
+        p.feed("web.1", chunk)
+    p.flush()
+    assert _sizes(out) == [LIMIT]
+
+
+def test_a_line_longer_than_16_mib_is_printed_in_16_mib_pieces(out: Out) -> None:
+    size = 2 * LIMIT + 5
+    p = out.printer()
+    p.feed("web.1", b"before\n")
+    for chunk in chunks(b"y" * size + b"\nafter\n", 1 << 18):
+        p.feed("web.1", chunk)
+    p.flush()
+    assert _sizes(out) == [6, LIMIT, LIMIT, 5, 5]
+
+
+def test_pieces_are_printed_as_the_line_grows_not_at_its_end(out: Out) -> None:
+    p = out.printer()
+    for chunk in chunks(b"z" * (LIMIT + 1), 1 << 18):
+        p.feed("web.1", chunk)
+    p.flush()
+    assert _sizes(out) == [LIMIT]  # the first piece is out; 1 byte waits for more
+    p.end("web.1")
+    p.flush()
+    assert _sizes(out) == [LIMIT, 1]
+
+
+def test_a_piece_is_cut_between_utf8_characters(out: Out) -> None:
+    text = "é" * (LIMIT // 2 + 1)  # two bytes each: byte LIMIT is the start of a character
+    data = ("a" + text + "\n").encode()  # shifted by one: byte LIMIT is in the middle of one
+    p = out.printer()
+    for chunk in chunks(data, 1 << 18):
+        p.feed("web.1", chunk)
+    p.flush()
+    body = [line.split(" | ", 1)[1] for line in out.lines()]
+    assert "\ufffd" not in "".join(body)
+    assert "".join(body) == "a" + text
+    assert len(body[0].encode()) == LIMIT - 1
+
+
+def test_a_single_chunk_bigger_than_16_mib_is_cut_too(out: Out) -> None:
+    p = out.printer()
+    p.feed("web.1", b"short\n" + b"w" * (LIMIT + 10) + b"\nend\n")
+    p.flush()
+    assert _sizes(out) == [5, LIMIT, 10, 3]

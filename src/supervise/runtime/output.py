@@ -5,6 +5,10 @@ chunk is split at its last newline, the whole-lines part is decoded once and
 prefixed with one `str.replace`, the tail waits for its newline, and all that
 one event-loop wakeup produced goes out in one `os.write`. Only whole lines
 ever reach the buffer, so lines of different instances cannot interleave.
+
+A line is held until its newline, but never past LINE_LIMIT bytes: a child
+printing a 200 MB line with no newline must not take 200 MB (and several
+copies of it) of `up`'s memory. Such a line is printed in LINE_LIMIT pieces.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ SYSTEM_STYLE = "1"
 """Bold in the terminal's own color: not in the palette, so never mistaken for a process."""
 
 Writer = Callable[[int, memoryview], int]
+
+LINE_LIMIT = 16 * 1024 * 1024
+"""16 MiB: longer lines are printed in pieces of this size (cut between UTF-8 characters)."""
 
 
 def use_color(*, isatty: bool, environ: Mapping[str, str], no_color_flag: bool) -> bool:
@@ -74,6 +81,7 @@ class Printer:
         for name in names:
             self._style(name)
         self._tails: dict[str, list[bytes]] = {}
+        self._tail_sizes: dict[str, int] = {}
         self._stamps: dict[str, tuple[int, str, str, str]] = {}  # name -> (second, *_prefix())
         self._queue: list[bytes] = []
         self._scheduled = False
@@ -94,22 +102,54 @@ class Printer:
             return
         last = data.rfind(b"\n")  # only the new chunk is searched: a long line costs O(n) in all
         if last < 0:
-            self._tails.setdefault(name, []).append(data)
+            self._hold(name, data)
             return
-        pieces = self._tails.pop(name, None)
-        whole = data[:last]
-        if pieces:
-            pieces.append(whole)
-            whole = b"".join(pieces)
+        if name in self._tails:
+            first = data.find(b"\n")
+            self._hold(name, data[:first])  # the line that began in earlier chunks ends here
+            self._queue_lines(name, self._take_tail(name))
+            if first < last:
+                self._queue_lines(name, data[first + 1 : last])
+        else:
+            self._queue_lines(name, data[:last])
         if last + 1 < len(data):
-            self._tails[name] = [data[last + 1 :]]
-        self._queue_text(name, whole.decode("utf-8", "replace"))
+            self._hold(name, data[last + 1 :])
 
     def end(self, name: str) -> None:
         """EOF on `name`'s pipe: print its unterminated last line, if any."""
+        tail = self._take_tail(name)
+        if tail and not self._broken:
+            self._queue_text(name, tail.decode("utf-8", "replace"))
+
+    def _hold(self, name: str, data: bytes) -> None:
+        """Keep the start of a line until its newline; print LINE_LIMIT pieces of one that is longer."""
+        self._tails.setdefault(name, []).append(data)
+        size = self._tail_sizes[name] = self._tail_sizes.get(name, 0) + len(data)
+        if size <= LINE_LIMIT:
+            return
+        held = self._take_tail(name)  # the chunks are let go: one copy of the line, not two
+        start = 0
+        while len(held) - start > LINE_LIMIT:
+            cut = _character_start(held, start + LINE_LIMIT)
+            self._queue_text(name, str(memoryview(held)[start:cut], "utf-8", "replace"))
+            start = cut
+        self._tails[name] = [held[start:]]
+        self._tail_sizes[name] = len(held) - start
+
+    def _take_tail(self, name: str) -> bytes:
+        """The held start of `name`'s current line (empty when none), no longer held."""
+        self._tail_sizes.pop(name, None)
         pieces = self._tails.pop(name, None)
-        if pieces and not self._broken:
-            self._queue_text(name, b"".join(pieces).decode("utf-8", "replace"))
+        return b"".join(pieces) if pieces else b""
+
+    def _queue_lines(self, name: str, whole: bytes) -> None:
+        """Queue whole lines (joined by newlines); a line over LINE_LIMIT goes in pieces."""
+        if len(whole) <= LINE_LIMIT:
+            self._queue_text(name, whole.decode("utf-8", "replace"))
+            return
+        for line in whole.split(b"\n"):  # rare: a chunk bigger than the limit
+            self._hold(name, line)
+            self._queue_text(name, self._take_tail(name).decode("utf-8", "replace"))
 
     def system(self, message: str) -> None:
         """One of supervise's own lines, under the name `system`."""
@@ -144,7 +184,9 @@ class Printer:
             if text.endswith("\r"):
                 text = text[:-1]
         first, separator, line_end = self._prefix(name)
-        self._queue.append((first + text.replace("\n", separator) + line_end).encode("utf-8", errors))
+        # Three parts, not one concatenated string: a 16 MiB line is then copied once less.
+        body = text.replace("\n", separator).encode("utf-8", errors)
+        self._queue += (first.encode(), body, line_end.encode())
         if self._loop is not None and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
@@ -195,6 +237,7 @@ class Printer:
                 self._broken = True
                 self._queue.clear()
                 self._tails.clear()
+                self._tail_sizes.clear()
                 if self._on_closed is not None:
                     self._on_closed()
                 return
@@ -225,3 +268,11 @@ class Printer:
         with selectors.SelectSelector() as selector:
             selector.register(self._fd, selectors.EVENT_WRITE)
             return bool(selector.select(timeout))
+
+
+def _character_start(data: bytes, index: int) -> int:
+    """`index`, moved back (at most 3 bytes) to the start of the UTF-8 character it falls in."""
+    cut = index
+    while cut > index - 3 and data[cut] & 0xC0 == 0x80:  # 0b10xxxxxx: a continuation byte
+        cut -= 1
+    return cut
