@@ -7,6 +7,8 @@ run is bounded by `run_cli`'s timeout, so a blocking read fails the test.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import clean_env, run_cli, supervise_argv
+from supervise.config.pattern import HINT
+from tests.support import UpProcess, clean_env, run_cli, supervise_argv
 
 MAKE_TIMEOUT = 20.0
 
@@ -218,3 +221,66 @@ def test_up_prints_a_100_mb_line_in_16_mib_pieces_with_bounded_memory(tmp_path: 
     assert [len(body) for body in bodies] == [16 * MIB] * 5 + [size - 5 * 16 * MIB, 4]
     assert bodies[-1] == b"done"
     assert peak_mib < 150, f"up's peak RSS was {peak_mib:.0f} MiB"
+
+
+# -- the log probe: linear time, whole lines -------------------------------------------------
+
+
+def test_a_catastrophic_log_pattern_does_not_freeze_up(tmp_path: Path) -> None:
+    """With Python's re, `^(a+)+$` on this line stopped output, signals and the control socket."""
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.supervise.processes.web]\n"
+        f'command = "echo {"a" * 40}b; exec sleep 60"\n'
+        'ready = { log = "^(a+)+$" }\n'
+        "[tool.supervise.processes.clock]\n"
+        'command = "sleep 0.5; echo tick; exec sleep 60"\n'
+    )
+    with UpProcess([], tmp_path) as up:
+        up.wait_for(r"web\.1 +\| a{40}b$")
+        up.wait_for(r"clock\.1 +\| tick$")
+        status = run_cli("status", cwd=tmp_path)
+        assert re.search(r"^web\.1 .* no$", status.stdout, re.MULTILINE), status  # up answers: not ready
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143
+
+
+def test_the_log_probe_never_fires_on_a_fragment_of_a_line(tmp_path: Path) -> None:
+    """The line starts with junk; the old matcher saw only its last 4096 bytes, which start with "ready"."""
+    (tmp_path / "emit.py").write_text(
+        "import sys, time\n"
+        "def out(text):\n"
+        "    sys.stdout.write(text)\n"
+        "    sys.stdout.flush()\n"
+        "    time.sleep(0.3)  # a pipe read of its own\n"
+        "out('junk' * 2000)\n"
+        "out('ready' + 'z' * 4091)\n"
+        "out('\\n')\n"
+        "out('marker\\n')\n"
+        "out('ready\\n')\n"
+        "time.sleep(60)\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.supervise.processes.web]\n"
+        f'command = "{sys.executable} emit.py"\n'
+        'ready = { log = "^ready" }\n'
+    )
+    with UpProcess(["--then", "echo then ran"], tmp_path) as up:
+        assert up.finish() == 0
+    marker = re.search(r"web\.1 +\| marker$", up.output, re.MULTILINE)
+    ready = re.search(r"web\.1 is ready", up.output)
+    assert marker and ready and marker.start() < ready.start(), up.output[-2000:]
+
+
+def test_a_log_pattern_re2_cannot_run_stops_up_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.supervise.processes.web]\n"
+        'command = "touch started; exec sleep 60"\n'
+        "ready = { log = '(\\w+) is \\1' }\n"
+    )
+    line = (
+        "pyproject.toml: tool.supervise.processes.web.ready.log: invalid regular expression: "
+        f"invalid escape sequence: \\1 ({HINT})"
+    )
+    assert_one_line(run_cli("check", cwd=tmp_path), line)
+    assert_one_line(run_cli("up", cwd=tmp_path), line)
+    assert not (tmp_path / "started").exists()

@@ -14,6 +14,7 @@ from typing import TypeVar
 import pytest
 
 from supervise.config.model import Probe, ProbeKind
+from supervise.config.pattern import HINT, PatternError
 from supervise.config.targets import parse_tcp
 from supervise.runtime.probes import LogMatcher, probe_once, wait_until_ready
 
@@ -315,21 +316,70 @@ def test_wait_until_ready_keeps_trying_through_server_errors() -> None:
 
 def test_log_matcher_matches_across_chunks() -> None:
     matcher = LogMatcher(r"listening on \d+")
-    assert not matcher.feed("starting up\nloading config\n")
+    assert not matcher.feed(b"starting up\nloading config\n")
     assert not matcher.matched.is_set()
-    assert matcher.feed("worker 1 ready\nlistening on 5000\nmore\n")
+    assert not matcher.feed(b"worker 1 ready\nlisten")
+    assert matcher.feed(b"ing on 5000\nmore\n")
     assert matcher.matched.is_set()
-    assert matcher.feed("anything after\n")
+    assert matcher.feed(b"anything after\n")
 
 
 def test_log_matcher_anchors_work_per_line() -> None:
     matcher = LogMatcher(r"^ready$")
-    assert not matcher.feed("not ready\nalready\nready now\n")
-    assert matcher.feed("booting\nready\nserving\n")
+    assert not matcher.feed(b"not ready\nalready\nready now\n")
+    assert matcher.feed(b"booting\nready\nserving\n")
 
 
 def test_log_matcher_line_end_with_crlf() -> None:
-    assert LogMatcher(r"^ready$").feed("ready\r\n")
+    assert LogMatcher(r"^ready$").feed(b"ready\r\n")
+
+
+def test_log_matcher_waits_for_the_end_of_the_line() -> None:
+    matcher = LogMatcher(r"^ready$")
+    assert not matcher.feed(b"ready")  # "ready" may still become "ready? no"
+    assert not matcher.feed(b"? no\n")
+
+
+def test_log_matcher_never_matches_a_fragment_of_a_long_line() -> None:
+    """The old matcher kept the last 4096 bytes of a long line: `^ready` matched its middle."""
+    matcher = LogMatcher(r"^ready")
+    assert not matcher.feed(b"junk" * 2000)
+    assert not matcher.feed(b"ready" + b"z" * 4091)
+    assert not matcher.feed(b"\n")
+    assert matcher.feed(b"ready\n")
+
+
+def test_log_matcher_skips_a_line_longer_than_16_mib_and_matches_the_next() -> None:
+    matcher = LogMatcher(r"ready")
+    for _ in range(17):
+        assert not matcher.feed(b"x" * (1 << 20))
+    assert not matcher.feed(b"ready\n")  # the end of the 17 MiB line: skipped, not matched
+    assert matcher.feed(b"ready\n")
+
+
+def test_log_matcher_pattern_cannot_freeze_the_loop() -> None:
+    """`^(a+)+$` backtracks exponentially in Python's re; RE2 is linear in the line."""
+    matcher = LogMatcher(r"^(a+)+$")
+    started = time.monotonic()
+    assert not matcher.feed(b"a" * 100_000 + b"b\n")
+    assert not matcher.feed(b"a" * 40 + b"b\n")
+    assert time.monotonic() - started < 1.0
+    assert matcher.feed(b"aaaa\n")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"(a)\1", "invalid escape sequence: \\1"),
+        (r"(?=ready)", "invalid perl operator: (?="),
+        (r"ready\Z", "invalid escape sequence: \\Z"),
+        ("(unclosed", "missing ): (unclosed"),
+    ],
+)
+def test_a_pattern_re2_cannot_run_is_refused_with_the_reason(pattern: str, reason: str) -> None:
+    with pytest.raises(PatternError) as caught:
+        LogMatcher(pattern)
+    assert str(caught.value) == f"invalid regular expression: {reason} ({HINT})"
 
 
 def test_wait_until_ready_on_a_log_probe_waits_for_the_line() -> None:
@@ -340,7 +390,7 @@ def test_wait_until_ready_on_a_log_probe_waits_for_the_line() -> None:
         task = asyncio.ensure_future(wait_until_ready(probe, env=ENV, cwd=Path("/"), log=matcher))
         await asyncio.sleep(0)
         assert not task.done()
-        matcher.feed("Listening at http://127.0.0.1:5000\n")
+        matcher.feed(b"Listening at http://127.0.0.1:5000\n")
         await asyncio.wait_for(task, 1)
 
     run(scenario())

@@ -14,6 +14,7 @@ import pytest
 
 from supervise.config.load import load_project
 from supervise.config.model import Autorestart, Backoff, Probe, ProbeKind, Project
+from supervise.config.pattern import HINT
 from supervise.errors import ConfigError, SuperviseError, UsageError
 
 MakeProject = Callable[[Mapping[str, str | bytes]], Path]
@@ -264,10 +265,12 @@ def test_bad_ready_table(make_project: MakeProject, ready: str, message: str) ->
 
 def test_invalid_log_regex(make_project: MakeProject) -> None:
     message = web_error(make_project, 'ready = { log = "listening on ((" }')
-    assert (
-        message
-        == f"{W}.ready.log: invalid regular expression: missing ), unterminated subpattern at position 14"
-    )
+    assert message == f"{W}.ready.log: invalid regular expression: missing ): listening on (( ({HINT})"
+
+
+def test_log_regex_that_needs_backtracking_is_refused_at_load_time(make_project: MakeProject) -> None:
+    message = web_error(make_project, r"ready = { log = '(\w+) again \1' }")
+    assert message == f"{W}.ready.log: invalid regular expression: invalid escape sequence: \\1 ({HINT})"
 
 
 def test_ready_becomes_a_probe(make_project: MakeProject) -> None:

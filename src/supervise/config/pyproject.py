@@ -226,12 +226,12 @@ def _parse_probe(r: TableReader) -> Probe:
     kind = ProbeKind(kinds[0])
     target = p.get(kind.value, to_nonempty_str, "")
     if kind is ProbeKind.LOG:
-        import re
+        from supervise.config.pattern import PatternError, compile_log_pattern
 
         try:
-            re.compile(target)
-        except re.error as bad:
-            raise p.error("log", f"invalid regular expression: {bad}") from None
+            compile_log_pattern(target)
+        except PatternError as bad:
+            raise p.error("log", str(bad)) from None
     default = Probe(kind, target)
     return Probe(
         kind=kind,

@@ -104,7 +104,6 @@ class RunningInstance:
         self._probe_task: asyncio.Task[None] | None = None
         self.log_matcher: LogMatcher | None = None
         """Set while a `log` readiness probe waits for its line; fed output chunks."""
-        self._log_tail = b""
         self.recent: collections.deque[bytes] = collections.deque(maxlen=2)
         """The last output chunks, for "not ready" reports: one reference per chunk, no per-line work."""
 
@@ -181,10 +180,7 @@ class RunningInstance:
         self.printer.feed(self.name, data)
         self.recent.append(data)
         if self.log_matcher is not None:
-            head, _, tail = (self._log_tail + data).rpartition(b"\n")
-            self._log_tail = tail[-4096:]
-            if head:
-                self.log_matcher.feed(head.decode("utf-8", "replace"))
+            self.log_matcher.feed(data)
 
     def last_lines(self, count: int = 5) -> list[str]:
         """The instance's last few output lines (for a "not ready" report)."""
@@ -197,7 +193,7 @@ class RunningInstance:
         if probe is not None and probe.kind is ProbeKind.LOG:
             from supervise.runtime.probes import LogMatcher
 
-            self.log_matcher, self._log_tail = LogMatcher(probe.target), b""
+            self.log_matcher = LogMatcher(probe.target)
         try:
             transport, _protocol = await self._loop.subprocess_exec(
                 lambda: _PipeProtocol(self),

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from supervise.config.model import Probe, ProbeKind
+from supervise.config.pattern import compile_log_pattern
 from supervise.config.targets import parse_tcp
 from supervise.runtime.group import kill_group
+from supervise.runtime.output import LINE_LIMIT
 
 T = TypeVar("T")
 
@@ -33,30 +34,66 @@ FAILED_TRY = (OSError, ValueError, EOFError, asyncio.TimeoutError, asyncio.Limit
 
 
 class LogMatcher:
-    """`ready = { log = "regex" }`: `matched` is set by the first output chunk the regex finds.
+    """`ready = { log = "regex" }`: `matched` is set by the first whole output line the pattern finds.
 
-    The regex is compiled once with `re.MULTILINE`, so `^` and `$` work per line;
-    each chunk (whole lines, possibly many) costs one search.
+    Output arrives in chunks cut anywhere, so the start of a line is held until
+    its newline: the pattern only ever sees whole lines, one at a time (`^` and
+    `$` are the line's ends), never a fragment that might match where the line
+    does not. A line longer than LINE_LIMIT is not held but skipped. Matching is
+    RE2's (config/pattern.py), linear in the line whatever the pattern.
     """
 
     def __init__(self, pattern: str) -> None:
-        self.regex = re.compile(pattern, re.MULTILINE)
+        self.pattern = pattern
+        self.regex = compile_log_pattern(pattern)
         self.matched = asyncio.Event()
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._skipping = False
+        """Inside a line longer than LINE_LIMIT: dropped up to its newline."""
 
-    def feed(self, text: str) -> bool:
-        """Search a chunk of whole lines; True once the pattern has matched."""
+    def feed(self, data: bytes) -> bool:
+        """Output bytes as they came from the pipe; True once a whole line has matched."""
         if self.matched.is_set():
             return True
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")  # so `$` also ends lines written with CRLF
-        if self.regex.search(text) is None:
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._hold(data)
             return False
-        self.matched.set()
-        return True
+        first = data.find(b"\n")
+        self._hold(data[:first])
+        line = self._take()  # the line that began in earlier chunks ends here
+        found = line is not None and self._search(line)
+        if not found and first < last:
+            found = any(self._search(line) for line in data[first + 1 : last].split(b"\n"))
+        self._hold(data[last + 1 :])
+        if found:
+            self.matched.set()
+        return found
+
+    def _search(self, line: bytes) -> bool:
+        if len(line) > LINE_LIMIT:
+            return False
+        text = line.decode("utf-8", "replace")
+        return self.regex.search(text.removesuffix("\r")) is not None  # CRLF: `$` ends the line
+
+    def _hold(self, data: bytes) -> None:
+        if self._skipping or not data:
+            return
+        self._held.append(data)
+        self._held_size += len(data)
+        if self._held_size > LINE_LIMIT:
+            self._held, self._held_size, self._skipping = [], 0, True
+
+    def _take(self) -> bytes | None:
+        """The held line (None when it was too long), no longer held."""
+        line = None if self._skipping else b"".join(self._held)
+        self._held, self._held_size, self._skipping = [], 0, False
+        return line
 
     def __repr__(self) -> str:
         state = "matched" if self.matched.is_set() else "waiting"
-        return f"<LogMatcher {self.regex.pattern!r} {state}>"
+        return f"<LogMatcher {self.pattern!r} {state}>"
 
 
 async def probe_once(probe: Probe, *, env: Mapping[str, str], cwd: Path) -> bool:
