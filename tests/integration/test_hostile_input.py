@@ -284,3 +284,21 @@ def test_a_log_pattern_re2_cannot_run_stops_up_before_anything_starts(tmp_path: 
     assert_one_line(run_cli("check", cwd=tmp_path), line)
     assert_one_line(run_cli("up", cwd=tmp_path), line)
     assert not (tmp_path / "started").exists()
+
+
+# -- up with its stdout already closed ---------------------------------------------------------
+
+
+def test_up_with_stdout_already_closed_exits_141_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_text("web: touch started; exec sleep 60\n")
+    result = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$@" >&-', "sh", *supervise_argv(), "up"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert result.returncode == 141
+    assert result.stderr == "supervise: stdout is closed; nothing started\n"
+    assert not (tmp_path / "started").exists()

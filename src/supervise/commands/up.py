@@ -21,7 +21,7 @@ from supervise.errors import UsageError
 from supervise.plan import Plan, without_restarts
 from supervise.runtime import guardian
 from supervise.runtime.output import Printer, use_color
-from supervise.runtime.supervisor import RunSettings, Supervisor
+from supervise.runtime.supervisor import EXIT_OUTPUT_CLOSED, RunSettings, Supervisor
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     plan = options.load_plan(names)
     if not plan.instances:
         raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
+    if not _stdout_open():
+        # `up >&-`: the output is gone before anything started, as if `up | head` had
+        # lost its reader; nothing is started, and the exit code says so the same way.
+        print("supervise: stdout is closed; nothing started", file=sys.stderr)
+        return EXIT_OUTPUT_CLOSED
     if up.abort_on_exit:
         plan = without_restarts(plan)  # foreman's way: the first exit ends the run
     color = use_color(isatty=os.isatty(1), environ=os.environ, no_color_flag=options.no_color)
@@ -89,6 +94,17 @@ async def _up(plan: Plan, up: UpOptions, color: bool) -> int:
     finally:
         await control.close()
         printer.close()
+
+
+def _stdout_open() -> bool:
+    """False when `up` was started with fd 1 closed (Python then has no sys.stdout)."""
+    if sys.stdout is None:
+        return False
+    try:
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 @contextlib.contextmanager
