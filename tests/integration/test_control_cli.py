@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from supervise.errors import NotRunningError
-from supervise.runtime.control import socket_path
 from supervise.runtime.control_client import request
+from supervise.runtime.rundir import socket_path
 from tests.support import clean_env, run_cli, supervise_argv, write_files
 
 SERVER = """\

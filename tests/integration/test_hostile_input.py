@@ -6,11 +6,15 @@ run is bounded by `run_cli`'s timeout, so a blocking read fails the test.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from supervise.config.pattern import HINT
+from supervise.runtime.rundir import socket_path
 from tests.support import UpProcess, clean_env, run_cli, supervise_argv
 
 MAKE_TIMEOUT = 20.0
@@ -302,3 +307,49 @@ def test_up_with_stdout_already_closed_exits_141_without_a_traceback(tmp_path: P
     assert result.returncode == 141
     assert result.stderr == "supervise: stdout is closed; nothing started\n"
     assert not (tmp_path / "started").exists()
+
+
+# -- the runtime folder and the control socket -------------------------------------------------
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="plays another user with chown (root only)")
+def test_another_user_taking_the_socket_folder_first_does_not_keep_up_from_starting(tmp_path: Path) -> None:
+    short = Path(tempfile.mkdtemp(prefix="sv-", dir="/tmp"))
+    try:
+        (short / "tmp").mkdir()
+        os.chmod(short / "tmp", 0o1777)
+        squatted = short / "tmp" / f"supervise-{os.getuid()}"
+        squatted.mkdir(mode=0o777)
+        os.chown(squatted, 65534, 65534)  # nobody got there first
+        env = {k: v for k, v in clean_env().items() if k != "XDG_RUNTIME_DIR"}
+        env.update(TMPDIR=str(short / "tmp"), HOME=str(short / "home"))
+        (tmp_path / "Procfile").write_text("web: exec sleep 60\n")
+        with UpProcess([], tmp_path, env=env) as up:
+            up.wait_for(r"web\.1 started")
+            status = run_cli("status", cwd=tmp_path, env=env)
+            assert re.search(r"^web\.1 +(STARTING|RUNNING)", status.stdout, re.MULTILINE), status
+            assert list(squatted.iterdir()) == []
+            assert list((short / "home" / ".cache" / "supervise").glob("*.sock"))
+            up.signal(signal.SIGTERM)
+            assert up.finish() == 143
+    finally:
+        shutil.rmtree(short)
+
+
+def test_deeply_nested_json_on_the_control_socket_gets_an_error_reply(tmp_path: Path) -> None:
+    (tmp_path / "Procfile").write_text("web: exec sleep 60\n")
+    with UpProcess([], tmp_path) as up:
+        up.wait_for(r"web\.1 started")
+        path = socket_path(tmp_path, clean_env())
+        # Under the 64 KiB line limit, so that json.loads sees them (and recurses 60,000 deep).
+        for line in (b"[" * 60_000 + b"\n", b'{"a": ' * 9_000 + b"\n", b"\xff\n"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(10)
+                sock.connect(os.fsencode(path))
+                sock.sendall(line)
+                answer = json.loads(sock.makefile("rb").readline())
+            assert answer["ok"] is False and answer["exit"] == 2, answer
+        assert run_cli("status", cwd=tmp_path).returncode == 0
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143
+    assert "Traceback" not in up.output

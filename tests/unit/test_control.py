@@ -25,8 +25,9 @@ from supervise.errors import (
     SuperviseError,
     UsageError,
 )
-from supervise.runtime.control import SOCKET_PATH_MAX, ControlServer, InstanceStatus, socket_path
+from supervise.runtime.control import ControlServer, InstanceStatus
 from supervise.runtime.control_client import request
+from supervise.runtime.rundir import SOCKET_PATH_MAX, socket_path
 
 
 class FakeTarget:
@@ -205,10 +206,20 @@ def test_protocol_version_mismatch_is_refused_by_the_server(root: Path, environ:
 
 @pytest.mark.parametrize(
     "line",
-    [b"not json\n", b"[1, 2]\n", b'{"v": 1, "op": "dance"}\n', b'{"v": 1, "op": "stop", "names": "web"}\n'],
+    [
+        b"not json\n",
+        b"[1, 2]\n",
+        b'{"v": 1, "op": "dance"}\n',
+        b'{"v": 1, "op": "stop", "names": "web"}\n',
+        b"[" * 50_000 + b"\n",  # json.loads raises RecursionError, not ValueError
+        b'{"v": ' * 20_000 + b"1" + b"}" * 20_000 + b"\n",
+        b'{"v": 1, "op": {"a": [1]}, "names": [null]}\n',
+        b'{"v": 1, "op": "status", "names": ["\\ud800"]}\n',  # a lone surrogate
+        b"\xff\xfe not even UTF-8\n",
+    ],
 )
 def test_bad_requests_get_an_error_answer_and_the_server_keeps_serving(
-    root: Path, environ: dict[str, str], line: bytes
+    root: Path, environ: dict[str, str], line: bytes, capfd: pytest.CaptureFixture[str]
 ) -> None:
     def client(server: ControlServer) -> tuple[Any, Any]:
         return raw_exchange(server.path, line), ask(root, environ, {"op": "hello"})
@@ -216,6 +227,7 @@ def test_bad_requests_get_an_error_answer_and_the_server_keeps_serving(
     bad, hello = serve(root, environ, client)
     assert bad["ok"] is False and bad["error"] and bad["exit"] == 2
     assert hello["ok"] is True
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_client_refuses_an_answer_in_another_protocol_version(root: Path, environ: dict[str, str]) -> None:
@@ -403,21 +415,6 @@ def test_long_runtime_dir_falls_back_to_a_short_temp_dir(tmp_path: Path) -> None
 def test_without_runtime_dir_the_socket_lives_in_a_per_user_temp_dir(tmp_path: Path) -> None:
     path = socket_path(tmp_path, {"TMPDIR": str(tmp_path)})
     assert path.parent == tmp_path / f"supervise-{os.getuid()}"
-
-
-def test_socket_dir_that_is_not_a_folder_is_refused(tmp_path: Path) -> None:
-    (tmp_path / f"supervise-{os.getuid()}").write_text("squatter")
-    with pytest.raises(UsageError, match="not a folder"):
-        socket_path(tmp_path, {"TMPDIR": str(tmp_path)})
-
-
-def test_socket_dir_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
-    """Someone else could plant `supervise-UID` as a link to a folder they control."""
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (tmp_path / f"supervise-{os.getuid()}").symlink_to(elsewhere)
-    with pytest.raises(UsageError, match="not a folder"):
-        socket_path(tmp_path, {"TMPDIR": str(tmp_path)})
 
 
 def test_client_without_a_server_is_not_running(root: Path, environ: dict[str, str]) -> None:

@@ -1,8 +1,8 @@
 """The control socket: `up` serves it, `status` / `restart` / `stop` / `start` ask it.
 
-One unix socket per project root, in a private (0700) folder under
-$XDG_RUNTIME_DIR or the temp dir, named by a hash of the root so the path
-fits AF_UNIX however deep the project is. The protocol is one JSON line each
+One unix socket per project root, in a private (0700) folder that other
+local users cannot take or plant files in (rundir.py), named by a hash of
+the root so the path fits AF_UNIX however deep the project is. The protocol is one JSON line each
 way, versioned (`"v": 1`):
 
     {"v": 1, "op": "status", "names": []}          -> {"v": 1, "ok": true, "instances": [...]}
@@ -16,17 +16,16 @@ cannot take the lock is refused (the lock file names the holder's pid), and
 one that can take it knows any socket left there is stale and replaces it,
 without waiting on anything. A clean exit removes both files. The server
 runs in `up`'s event loop; the client is a plain blocking socket with a timeout.
+A request that is not what the protocol says, however malformed or deeply
+nested, gets an error answer: it never puts a traceback in `up`'s output.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import hashlib
 import os
 import socket
-import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,18 +33,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from supervise.errors import (
-    AlreadyRunningError,
     SuperviseError,
     UsageError,
 )
+from supervise.runtime.rundir import make_private, socket_path, take_lock
 
 if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
     import asyncio
 
 PROTOCOL = 1
 ACTIONS = ("restart", "stop", "start")
-SOCKET_PATH_MAX = 103
-"""Longest AF_UNIX path in bytes: macOS's sun_path holds 104 with the NUL, Linux's 108."""
 REQUEST_TIMEOUT = 10.0
 """How long the server waits for a connected client's request line."""
 
@@ -91,48 +88,6 @@ class ControlTarget(Protocol):
     async def start(self, instances: Sequence[str]) -> None: ...
 
 
-def socket_path(root: Path, environ: Mapping[str, str]) -> Path:
-    """The control socket of the project at `root`; refuses a folder owned by someone else."""
-    digest = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:16]
-    for directory in _socket_dirs(environ):
-        path = directory / f"{digest}.sock"
-        if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
-            _check_private(directory)
-            return path
-    raise AssertionError("unreachable: the /tmp fallback is always short enough")
-
-
-def _socket_dirs(environ: Mapping[str, str]) -> list[Path]:
-    """Candidate folders, best first; /tmp last because its path is always short."""
-    uid = os.getuid()
-    candidates = []
-    runtime = environ.get("XDG_RUNTIME_DIR", "")
-    if os.path.isabs(runtime) and os.path.isdir(runtime) and os.access(runtime, os.W_OK | os.X_OK):
-        candidates.append(Path(runtime) / "supervise")
-    temp = environ.get("TMPDIR", "")
-    if os.path.isabs(temp) and os.path.isdir(temp):
-        candidates.append(Path(temp) / f"supervise-{uid}")
-    candidates.append(Path("/tmp") / f"supervise-{uid}")
-    return candidates
-
-
-def _check_private(directory: Path) -> None:
-    """A socket folder that exists must be a real folder of ours, or anyone could answer."""
-    try:
-        info = os.lstat(directory)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISDIR(info.st_mode):
-        raise UsageError(
-            f"{directory}: not a folder; remove it so supervise can keep its control socket there"
-        )
-    if info.st_uid != os.getuid():
-        raise UsageError(
-            f"{directory}: owned by another user (uid {info.st_uid}); refusing to use it for the "
-            "control socket; remove it or set XDG_RUNTIME_DIR"
-        )
-
-
 class ControlServer:
     """Serves the control socket of one `up`, in the running event loop."""
 
@@ -154,10 +109,8 @@ class ControlServer:
         directory = self.path.parent
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _check_private(directory)
-            os.chmod(directory, 0o700)
-            self._lock_fd = _take_lock(self.path.with_suffix(".lock"))
+            make_private(directory)
+            self._lock_fd = take_lock(self.path.with_suffix(".lock"))
             # We hold the lock, so whoever bound a socket here is gone: it is stale.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
@@ -233,8 +186,8 @@ class ControlServer:
 
         try:
             request = json.loads(line)
-        except ValueError:
-            return _error("bad request: not JSON", 2)
+        except (ValueError, RecursionError):  # RecursionError: `[[[[...` nested thousands deep
+            return _error("bad request: not JSON, or nested too deeply", 2)
         if not isinstance(request, dict):
             return _error("bad request: expected a JSON object", 2)
         version = request.get("v")
@@ -281,27 +234,6 @@ class ControlServer:
             for status in self.target.statuses()
             if wanted is None or status.name in wanted
         ]
-
-
-def _take_lock(path: Path) -> int:
-    """Hold `path` locked for the life of this process and write our pid into it."""
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children (PEP 446)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).strip()
-            os.close(fd)
-            raise AlreadyRunningError(int(holder) if holder.isdigit() else None) from None
-        with contextlib.suppress(FileNotFoundError):
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                break
-        os.close(fd)  # an exiting `up` unlinked the file we locked: lock the new one
-    from supervise.runtime.guardian import up_pid  # the pid the user sees, not the supervisor's
-
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{up_pid()}\n".encode(), 0)
-    return fd
 
 
 def _ok(**fields: Any) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from supervise.errors import ControlError, NotRunningError
-from supervise.runtime.control import PROTOCOL, socket_path
+from supervise.runtime.control import PROTOCOL
+from supervise.runtime.rundir import socket_path
 
 STATUS_TIMEOUT = 10.0
 ACTION_TIMEOUT = 60.0
