@@ -353,3 +353,47 @@ def test_deeply_nested_json_on_the_control_socket_gets_an_error_reply(tmp_path: 
         up.signal(signal.SIGTERM)
         assert up.finish() == 143
     assert "Traceback" not in up.output
+
+
+# -- watching ------------------------------------------------------------------------------------
+
+
+def test_a_watched_folder_deleted_and_created_again_is_watched_again(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.supervise]\nstop_timeout = 2\n[tool.supervise.processes.web]\ncommand = "exec sleep 300"\n'
+        'watch = ["src/**/*.py"]\n'
+    )
+    with UpProcess([], tmp_path) as up:
+        up.wait_for(r"watching src/\*\*/\*\.py for web")
+        started = up.wait_for(r"web\.1 started")
+        shutil.rmtree(tmp_path / "src")
+        deleted = up.wait_for(r"restarting web\.1 \(src/a\.py changed\)", start=started.end())
+        up.wait_for(r"web\.1 started", start=deleted.end())
+        (tmp_path / "src").mkdir()
+        (tmp_path / "src" / "b.py").write_text("")
+        back = up.wait_for(r"restarting web\.1 \(src/b\.py changed\)", start=deleted.end())
+        up.wait_for(r"web\.1 started", start=back.end())
+        (tmp_path / "src" / "c.py").write_text("")
+        up.wait_for(r"restarting web\.1 \(src/c\.py changed\)", start=back.end())
+        up.signal(signal.SIGINT)
+        assert up.finish() == 130
+
+
+def test_a_process_writing_into_its_own_watch_set_gets_one_line_naming_the_files(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.supervise]\nstop_timeout = 2\n[tool.supervise.processes.web]\n"
+        'command = "echo started >> web.log; exec sleep 300"\nwatch = ["*.log"]\n'
+    )
+    with UpProcess([], tmp_path) as up:
+        line = (
+            r"web was reloaded 11 times within 60 s by changes to web\.log; "
+            r"if web writes these itself, add them to its watch_ignore"
+        )
+        found = up.wait_for(line, timeout=40)
+        up.wait_for(r"restarting web\.1", start=found.end(), timeout=20)  # it goes on: only said once
+        up.wait_for(r"restarting web\.1", start=up.output.rindex("restarting web.1") + 1, timeout=20)
+        up.signal(signal.SIGINT)
+        assert up.finish() == 130
+    assert len(re.findall(line, up.output)) == 1

@@ -9,7 +9,7 @@ import pytest
 from watchfiles import Change
 
 from supervise.runtime.pathmatch import WatchFilter, compile_glob
-from supervise.runtime.watch import Reload, Watcher, WatchTarget
+from supervise.runtime.watch import Reload, ReloadRate, Watcher, WatchTarget
 
 ROOT = Path("/project")
 
@@ -238,3 +238,50 @@ def test_nothing_to_watch_ends_at_once() -> None:
         return [r async for r in Watcher(ROOT, [WatchTarget("db", ())]).reloads(asyncio.Event())]
 
     assert asyncio.run(scenario()) == []
+
+
+def test_a_watched_folder_deleted_and_created_again_is_watched_again(tmp_path: Path) -> None:
+    """inotify forgets a deleted folder; the watch moves to its parent, then back to it, losing nothing."""
+    import shutil
+
+    (tmp_path / "src").mkdir()
+    watcher = Watcher(tmp_path, [WatchTarget("web", ("src/**/*.py",))], debounce_ms=400, step_ms=50)
+    assert watcher.watch_paths() == ([tmp_path / "src"], True)
+
+    async def scenario() -> None:
+        stop, started = asyncio.Event(), asyncio.Event()
+        batches: asyncio.Queue[list[Reload]] = asyncio.Queue()
+
+        async def consume() -> None:
+            async for reloads in watcher.reloads(stop, started=started):
+                batches.put_nowait(reloads)
+
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.wait_for(started.wait(), 5)
+        (tmp_path / "src" / "a.py").write_text("1")
+        assert await asyncio.wait_for(batches.get(), 10) == [Reload("web", "src/a.py", 1)]
+        shutil.rmtree(tmp_path / "src")
+        assert await asyncio.wait_for(batches.get(), 10) == [Reload("web", "src/a.py", 1)]  # deleted
+        (tmp_path / "src").mkdir()  # at once: perhaps before the watch has moved to the parent
+        (tmp_path / "src" / "b.py").write_text("1")
+        assert await asyncio.wait_for(batches.get(), 10) == [Reload("web", "src/b.py", 1)]
+        (tmp_path / "src" / "c.py").write_text("1")  # src itself is watched again
+        assert await asyncio.wait_for(batches.get(), 10) == [Reload("web", "src/c.py", 1)]
+        stop.set()
+        await asyncio.wait_for(consumer, 5)
+
+    run_with_timeout(scenario())
+
+
+def test_reloading_more_than_10_times_a_minute_is_said_once_naming_the_files() -> None:
+    rate = ReloadRate()
+    lines = [rate.note(Reload("web", f"data/{n % 2}.db", 1), now=float(n)) for n in range(12)]
+    assert lines[:10] == [None] * 10
+    assert lines[10] == (
+        "web was reloaded 11 times within 60 s by changes to data/0.db, data/1.db; "
+        "if web writes these itself, add them to its watch_ignore"
+    )
+    assert lines[11] is None  # once per storm
+    assert rate.note(Reload("worker", "x.py", 1), now=12.0) is None  # counted per process
+    assert rate.note(Reload("web", "a.py", 1), now=200.0) is None  # calmed down: counted afresh
+    assert [rate.note(Reload("web", "a.py", 1), now=201.0 + n) for n in range(10)][-1] is not None

@@ -178,10 +178,11 @@ class Supervisor:
         """One watcher for the run; each burst restarts the instances whose globs matched."""
         if not any(spec.watch for spec in self.plan.specs):
             return
-        from supervise.runtime.watch import Watcher, WatchTarget
+        from supervise.runtime.watch import ReloadRate, Watcher, WatchTarget
 
         targets = [WatchTarget(s.name, s.watch, s.watch_ignore) for s in self.plan.specs if s.watch]
         watcher = Watcher(self.plan.project.root, targets)
+        rate = ReloadRate()
         started = asyncio.Event()
         announce = asyncio.ensure_future(started.wait())
         announce.add_done_callback(
@@ -192,6 +193,9 @@ class Supervisor:
                 for reload in batch:
                     more = f" and {reload.count - 1} more" if reload.count > 1 else ""
                     self.reload(reload.process, f"{reload.path}{more} changed")
+                    too_often = rate.note(reload, self.clock())
+                    if too_often:
+                        self.printer.system(too_often)
         except Exception as error:  # a watch limit or a vanished folder must not stop `up`
             self.printer.system(f"file watching stopped: {error}")
         finally:

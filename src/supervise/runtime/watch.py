@@ -15,10 +15,12 @@ means the whole `src` tree, as in `.gitignore`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +47,42 @@ class Reload:
     process: str
     path: str
     count: int
+
+
+class ReloadRate:
+    """Notices a process reloaded by file changes more than `limit` times within `window` seconds.
+
+    That is nearly always a process writing into its own watch set (a log, a
+    database, a generated file): it starts, writes, is reloaded, writes again.
+    `note` gives one system line naming the files when the rate is first
+    exceeded, and another only after it has calmed down and flared up again.
+    Pure: the caller passes the clock's time.
+    """
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._recent: dict[str, collections.deque[tuple[float, str]]] = {}
+        self._warned: set[str] = set()
+
+    def note(self, reload: Reload, now: float) -> str | None:
+        """Count one reload of `reload.process`; the line to print when it is one too many."""
+        recent = self._recent.setdefault(reload.process, collections.deque())
+        recent.append((now, reload.path))
+        while recent and recent[0][0] <= now - self.window:
+            recent.popleft()
+        if len(recent) <= self.limit:
+            self._warned.discard(reload.process)
+            return None
+        if reload.process in self._warned:
+            return None
+        self._warned.add(reload.process)
+        files = list(dict.fromkeys(path for _, path in recent))
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        return (
+            f"{reload.process} was reloaded {len(recent)} times within {self.window:g} s by changes to "
+            f"{shown}; if {reload.process} writes these itself, add them to its watch_ignore"
+        )
 
 
 @dataclass(frozen=True)
@@ -180,14 +218,67 @@ class Watcher:
         `started` is set once the file system watch is in place: changes made
         after it are seen (say "watching ..." then). Nothing to watch: ends at
         once. Closing or cancelling the consumer stops the watch within `step_ms`.
+
+        The folders to watch are looked at again after every burst. inotify
+        forgets a deleted folder and would not see it come back, so the watch
+        is then moved: to the nearest parent while the folder is gone, to the
+        folder itself once it is back. What changed while the watch was being
+        moved (`rm -rf build && mkdir build && cp ...` is one burst) is found by
+        its modification time and reported as a burst of its own.
         """
         if not self.targets:
             if started is not None:
                 started.set()
             return
+        moved_at: float | None = None
+        while not stop_event.is_set():
+            last_seen = time.time()
+            where = self.watch_paths()
+            async with contextlib.aclosing(self._bursts(where, stop_event)) as bursts:
+                async for changes in bursts:
+                    if changes is None:  # the watch is in place
+                        if started is not None:
+                            started.set()
+                        changes = set() if moved_at is None else self._changed_since(where, moved_at)
+                    else:
+                        last_seen = time.time()
+                    found = self.match(changes)
+                    if found:
+                        yield found
+                    if self.watch_paths() != where:
+                        break
+                else:
+                    return  # stop_event: the watch has ended
+            # The last burst came once nothing had changed for `step_ms`: anything newer was missed.
+            moved_at = last_seen - self.step_ms / 2000
+
+    def _changed_since(self, where: tuple[list[Path], bool], since: float) -> set[tuple[Change, str]]:
+        """Files under the watched folders modified at or after `since`, as watchfiles reports changes."""
+        from watchfiles import Change
+
+        folders, recursive = where
+        found: set[tuple[Change, str]] = set()
+        for folder in folders:
+            for parent, subfolders, files in os.walk(folder):
+                if not recursive:
+                    subfolders.clear()
+                subfolders[:] = [d for d in subfolders if self.filter(Change.added, os.path.join(parent, d))]
+                for name in files:
+                    path = os.path.join(parent, name)
+                    with contextlib.suppress(OSError):
+                        if os.stat(path).st_mtime >= since:
+                            found.add((Change.added, path))
+        return found
+
+    async def _bursts(
+        self,
+        where: tuple[list[Path], bool],
+        stop_event: asyncio.Event,
+    ) -> AsyncGenerator[set[tuple[Change, str]] | None, None]:
+        """None once the watch of `where` (folders, recursive) is in place, then watchfiles' bursts."""
         from watchfiles import awatch
 
-        paths, recursive = self.watch_paths()
+        paths, recursive = where
         # awatch waits in a worker thread that checks its stop event every step;
         # `halt` lets us end that thread when the consumer goes away, not only on stop_event.
         halt = asyncio.Event()
@@ -218,12 +309,9 @@ class Watcher:
             # pump's first step runs awatch up to its wait thread, and awatch adds the
             # inotify/FSEvents watches synchronously before that: one loop turn is enough.
             await asyncio.sleep(0)
-            if started is not None:
-                started.set()
+            yield None
             while (changes := await batches.get()) is not None:
-                found = self.match(changes)
-                if found:
-                    yield found
+                yield changes
             await pumping  # re-raise what ended the watch, if it failed
         finally:
             halt.set()
