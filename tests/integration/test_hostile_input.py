@@ -153,6 +153,20 @@ def test_too_long_process_name_is_a_config_error_not_enametoolong(tmp_path: Path
     assert not (tmp_path / "units").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "problem"),
+    [
+        ("--timeout", "nan", "expected a positive number, got nan"),
+        ("--timeout", "-1", "expected a positive number, got -1.0"),
+        ("--ready-timeout", "1e308", "expected at most 86400 seconds (one day), got 1e+308"),
+    ],
+)
+def test_up_duration_options_are_bounded_too(tmp_path: Path, option: str, value: str, problem: str) -> None:
+    (tmp_path / "Procfile").write_text("web: touch started; exec sleep 60\n")
+    assert_one_line(run_cli("up", option, value, cwd=tmp_path), f"{option}: {problem}")
+    assert not (tmp_path / "started").exists()
+
+
 # -- check is linear -----------------------------------------------------------------------
 
 
@@ -397,3 +411,70 @@ def test_a_process_writing_into_its_own_watch_set_gets_one_line_naming_the_files
         up.signal(signal.SIGINT)
         assert up.finish() == 130
     assert len(re.findall(line, up.output)) == 1
+
+
+# -- exports -------------------------------------------------------------------------------------
+
+
+def _export_project(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "Procfile").write_text("web: serve\nworker: work\n")
+    (root / "out").mkdir()
+    return root
+
+
+@pytest.mark.parametrize("dangling", [True, False], ids=["dangling link", "link to a file"])
+def test_export_refuses_a_symlink_in_the_output_folder_and_replaces_it_with_force(
+    tmp_path: Path, dangling: bool
+) -> None:
+    root = _export_project(tmp_path)
+    outside = tmp_path / "outside.conf"
+    if not dangling:
+        outside.write_text("precious\n")
+    (root / "out" / "shop.conf").symlink_to(outside)
+    args = ("export", "--format", "supervisord", "-o", "out")
+    result = run_cli(*args, cwd=root)
+    assert_one_line(
+        result,
+        f"out/shop.conf: is a symbolic link (to {outside}); use --force to replace the link "
+        "(what it points to is left alone)",
+    )
+    assert run_cli(*args, "--force", cwd=root).returncode == 0
+    assert not (root / "out" / "shop.conf").is_symlink()
+    assert "[program:shop-web-1]" in (root / "out" / "shop.conf").read_text()
+    assert outside.exists() is not dangling
+    if not dangling:
+        assert outside.read_text() == "precious\n"
+
+
+def test_export_writes_every_file_or_none(tmp_path: Path) -> None:
+    root = _export_project(tmp_path)
+    (root / "out" / "shop-worker-1.service").mkdir()  # the last unit cannot be written
+    result = run_cli("export", "--format", "systemd", "-o", "out", "--force", cwd=root)
+    assert_one_line(result, "out/shop-worker-1.service: is a folder; remove it or choose another -o")
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["shop-worker-1.service"]
+    (root / "out" / "shop-worker-1.service").rmdir()
+    assert run_cli("export", "--format", "systemd", "-o", "out", cwd=root).returncode == 0
+    names = sorted(p.name for p in (root / "out").iterdir())
+    assert names == ["shop-web-1.service", "shop-worker-1.service", "shop.target"]  # no temporary files
+    assert (root / "out" / "shop.target").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("app", [".hidden", "../escape", "x" * 65])
+@pytest.mark.parametrize("format_name", ["supervisord", "systemd", "kubernetes", "compose"])
+def test_export_refuses_an_app_name_that_is_not_a_plain_name(
+    tmp_path: Path, app: str, format_name: str
+) -> None:
+    root = _export_project(tmp_path)
+    result = run_cli("export", "--format", format_name, "--image", "x", "--app", app, "-o", "out", cwd=root)
+    assert result.returncode == 2, result
+    assert result.stderr.startswith(f'supervise: --app "{app}": ')
+    assert list((root / "out").iterdir()) == []
+    assert not (tmp_path / "escape.conf").exists()

@@ -348,6 +348,7 @@ def test_directory_supervisord_cannot_hold_is_entered_by_the_shell(tmp_path: Pat
     ("options", "message"),
     [
         (ExportOptions(app="my app"), '--app: "my app" cannot name a supervisord group'),
+        (ExportOptions(app=".hidden"), '--app: ".hidden" cannot name a supervisord group (use letters'),
         (ExportOptions(app="a:b"), '--app: "a:b"'),
         (ExportOptions(app="app", user="a b"), '--user: "a b"'),
         (ExportOptions(app="app", log_dir=Path("/var/log/a ;b")), '--log-dir: "/var/log/a ;b"'),

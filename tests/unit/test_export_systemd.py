@@ -374,6 +374,7 @@ def test_autostart_false_is_not_wanted_by_the_target(tmp_path: Path) -> None:
     ("options", "message"),
     [
         (ExportOptions(app="my app"), '--app: "my app" cannot name a systemd unit'),
+        (ExportOptions(app=".hidden"), '--app: ".hidden" cannot name a systemd unit (use letters'),
         (
             ExportOptions(app="app", user="a b"),
             '--user: "a b" cannot be written into a unit file (whitespace)',

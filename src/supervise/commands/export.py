@@ -1,18 +1,25 @@
 """`supervise export`: build the plan to export, render it, write the files.
 
 The renderers in export/ are pure; this module owns the command's options,
-stdout and the file writes.
+stdout and the file writes. Files are written inside `-o DIR` only, all of
+them or none: each goes to a temporary file in DIR first, and only once all
+are written are they renamed into place. A symlink where a file goes is
+refused without `--force`, and with it the link is replaced, never followed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
 import sys
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from supervise.commands.options import CommonOptions
 from supervise.errors import OutputExistsError, UsageError
-from supervise.export import ExportOptions, renderer
+from supervise.export import ExportOptions, app_problem, renderer
 from supervise.plan import Plan
 
 
@@ -40,6 +47,9 @@ def run_export(
 ) -> int:
     """Render the plan and write it to `output` (or stdout when it is one file)."""
     render = renderer(format_name)
+    problem = app_problem(app) if app is not None else None
+    if problem:
+        raise UsageError(f'--app "{app}": {problem}')
     plan = export_plan(options, names)
     export_options = ExportOptions(
         app=app or plan.project.root.name,
@@ -61,17 +71,78 @@ def run_export(
 
 
 def write_files(directory: Path, files: Mapping[str, str], force: bool) -> list[Path]:
-    """Write every file, or none: existing files are refused without `force`."""
-    targets = {directory / name: text for name, text in files.items()}
-    if not force:
-        for path in targets:
-            if path.exists():
-                raise OutputExistsError(f"{path}: already exists; use --force to overwrite it")
+    """Write every file into `directory`, or none; existing files (or links) need `force`."""
+    targets = {directory / _plain_name(name): text for name, text in files.items()}
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for path, text in targets.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+        for path in targets:
+            _check_target(path, force)
+        staged = _stage(targets)
     except OSError as error:
         raise UsageError(f"-o {directory}: cannot write: {error.strerror or error}") from None
+    try:
+        for path, temp in staged.items():
+            os.replace(temp, path)  # replaces a symlink itself, never what it points to
+    except OSError as error:
+        _discard(staged.values())
+        raise UsageError(f"-o {directory}: cannot write: {error.strerror or error}") from None
     return list(targets)
+
+
+def _plain_name(name: str) -> str:
+    """A renderer's file name, which must stay inside the output folder (a bug otherwise)."""
+    if not name or name in (".", "..") or os.path.basename(name) != name:
+        raise UsageError(f"export: refusing to write {name!r}: not a plain file name")
+    return name
+
+
+def _check_target(path: Path, force: bool) -> None:
+    """Refuse what is at `path` unless `force` allows replacing it; a folder is never replaced."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{path}: is a folder; remove it or choose another -o")
+    if force:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise OutputExistsError(
+            f"{path}: is a symbolic link (to {os.readlink(path)}); use --force to replace the link "
+            "(what it points to is left alone)"
+        )
+    raise OutputExistsError(f"{path}: already exists; use --force to overwrite it")
+
+
+def _stage(targets: Mapping[Path, str]) -> dict[Path, str]:
+    """Each text in a new temporary file next to its target: target -> temporary path.
+
+    mkstemp creates with O_EXCL, so nothing planted can be written through; on
+    any failure the temporary files written so far are removed.
+    """
+    mode = _file_mode()
+    staged: dict[Path, str] = {}
+    try:
+        for path, text in targets.items():
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            staged[path] = temp
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                os.fchmod(handle.fileno(), mode)
+    except BaseException:
+        _discard(staged.values())
+        raise
+    return staged
+
+
+def _file_mode() -> int:
+    """0666 less the umask, as a plain `open` would create the file (mkstemp makes 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _discard(temps: Iterable[str]) -> None:
+    for temp in temps:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)

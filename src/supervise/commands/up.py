@@ -37,6 +37,8 @@ class UpOptions:
 def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     """`supervise up`: run the plan in the foreground; the process's exit code."""
     guardian.protect()  # done already when `up` came first on the command line (see __main__)
+    _check_seconds("--timeout", up.timeout)
+    _check_seconds("--ready-timeout", up.ready_timeout)
     plan = options.load_plan(names)
     if not plan.instances:
         raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
@@ -94,6 +96,18 @@ async def _up(plan: Plan, up: UpOptions, color: bool) -> int:
     finally:
         await control.close()
         printer.close()
+
+
+def _check_seconds(option: str, value: float | None) -> None:
+    """A duration option is positive and at most a day, as the configuration's are (nan is not)."""
+    from supervise.config.convert import Invalid, to_positive_seconds
+
+    if value is None:
+        return
+    try:
+        to_positive_seconds(value)
+    except Invalid as invalid:
+        raise UsageError(f"{option}: {invalid}") from None
 
 
 def _stdout_open() -> bool:

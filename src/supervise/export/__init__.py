@@ -8,6 +8,7 @@ module owns the registry and the one place files are written (`--force`,
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,19 @@ class ExportOptions:
 
 
 Renderer = Callable[[Plan, ExportOptions], dict[str, str]]
+
+APP_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+"""What `--app` may be: it names files and units, so no `/`, and no leading `.` (supervisord's
+`*.conf` include and systemd skip hidden files); 64 characters at most."""
+
+
+def app_problem(app: str) -> str | None:
+    """Why `app` cannot name the exported app, or None when it can."""
+    if APP_NAME.fullmatch(app):
+        return None
+    if len(app) > 64:
+        return "longer than 64 characters"
+    return 'use letters, digits, "_", "-" and ".", not starting with "."'
 
 
 def checked_env(instance: Instance) -> Mapping[str, str]:

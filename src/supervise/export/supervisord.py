@@ -28,10 +28,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from supervise.errors import UsageError
-from supervise.export import ExportOptions, checked_env
+from supervise.export import ExportOptions, app_problem, checked_env
 from supervise.plan import Instance, Plan, dependency_order
 
-NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """App names that make valid supervisord group and program names everywhere."""
 
 SHELL_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
@@ -244,11 +243,9 @@ def _launch(instance: Instance) -> tuple[str, list[str], str | None]:
 
 
 def _check_app(app: str) -> str:
-    if not NAME.fullmatch(app):
-        raise UsageError(
-            f'--app: "{app}" cannot name a supervisord group (use letters, digits, ".", "_" and "-"); '
-            "give --app NAME"
-        )
+    problem = app_problem(app)
+    if problem:
+        raise UsageError(f'--app: "{app}" cannot name a supervisord group ({problem}); give --app NAME')
     return app
 
 

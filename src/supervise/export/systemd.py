@@ -18,10 +18,9 @@ from collections.abc import Sequence
 
 from supervise.config.model import Autorestart, ProcessSpec
 from supervise.errors import UsageError
-from supervise.export import ExportOptions, checked_env
+from supervise.export import ExportOptions, app_problem, checked_env
 from supervise.plan import Instance, Plan
 
-NAME = re.compile(r"[A-Za-z0-9_.-]+")
 """App names that make valid unit names."""
 
 EXEC_SAFE = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
@@ -104,11 +103,9 @@ def unit_name(app: str, instance: Instance) -> str:
 def render(plan: Plan, options: ExportOptions) -> dict[str, str]:
     """`{APP.target: ..., APP-web-1.service: ...}` for every instance of the plan."""
     app = options.app
-    if not NAME.fullmatch(app):
-        raise UsageError(
-            f'--app: "{app}" cannot name a systemd unit (use letters, digits, ".", "_" and "-"); '
-            "give --app NAME"
-        )
+    problem = app_problem(app)
+    if problem:
+        raise UsageError(f'--app: "{app}" cannot name a systemd unit ({problem}); give --app NAME')
     if not plan.instances:
         raise UsageError("nothing to export: the formation leaves no instances")
     _check_option("--user", options.user, spaces=False)
