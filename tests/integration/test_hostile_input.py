@@ -106,6 +106,15 @@ def test_env_file_that_is_not_a_regular_file(
     assert_one_line(result, f"{named}: {problem}")
 
 
+@pytest.mark.parametrize(("make", "problem"), [p[1:] for p in BAD_FILES], ids=[p[0] for p in BAD_FILES])
+def test_init_with_a_pyproject_that_is_not_a_regular_file(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    (tmp_path / "Procfile").write_text("web: serve\n")
+    make(tmp_path / "pyproject.toml")
+    assert_one_line(run_cli("init", cwd=tmp_path), f"pyproject.toml: {problem}")
+
+
 def test_env_folder_is_a_virtualenv_not_an_env_file(tmp_path: Path) -> None:
     (tmp_path / "Procfile").write_text("web: serve\n")
     (tmp_path / ".env").mkdir()

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from supervise.commands.options import CommonOptions
 from supervise.config.edit import _read_text, add_supervise_table, write_atomically
-from supervise.config.load import display_path, find_root, read_procfile
+from supervise.config.load import display_path, find_root, read_procfile, resolve
 from supervise.errors import ConfigError, UsageError
 
 
 def run_init(options: CommonOptions, force: bool) -> int:
     """Convert the Procfile into `[tool.supervise]` in the root's pyproject.toml."""
     root = find_root(options.procfile, options.root, Path.cwd())
-    procfile = Path(options.procfile).resolve() if options.procfile else root / "Procfile"
+    procfile = resolve(Path(options.procfile)) if options.procfile else root / "Procfile"
     shown = display_path(procfile)
-    if not procfile.exists():
+    if not os.path.lexists(procfile):
         raise UsageError(f"{shown}: no such file; init converts a Procfile (use -f PATH)")
     specs = read_procfile(procfile, shown)
     if not specs:

@@ -18,7 +18,8 @@ from typing import Any
 
 from supervise.config.load import parse_toml
 from supervise.config.model import ProcessSpec
-from supervise.errors import ConfigError, OutputExistsError, UsageError
+from supervise.config.source import read_source
+from supervise.errors import ConfigError, OutputExistsError
 
 
 def add_supervise_table(
@@ -98,16 +99,10 @@ def _outside_table(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_text(path: Path, display: str) -> str:
-    """The file's text with its line endings as they are (no newline translation)."""
-    try:
-        if not path.exists():
-            return ""
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=display) from None
-    except OSError as error:
-        raise UsageError(f"{display}: cannot read: {error.strerror}") from None
+    """The file's text with its line endings as they are; empty when there is no file yet."""
+    if not os.path.lexists(path):
+        return ""
+    return read_source(path, display)  # not a regular file, or over 10 MiB: one line, never a hang
 
 
 def write_atomically(path: Path, text: str) -> None:
