@@ -2,7 +2,10 @@
 
 Source selection: `-f PATH` forces a Procfile (pyproject.toml is then not
 read); otherwise `[tool.supervise]` when pyproject.toml has one; otherwise
-`./Procfile`. This is the only config module that touches the file system.
+`./Procfile`. This module finds the files; every read goes through
+source.py, which refuses what is not a regular file or is too big. Something
+that is there but is not a regular file (a folder named Procfile, a FIFO, a
+broken link) is read and refused by name, never taken for "no Procfile".
 """
 
 from __future__ import annotations
