@@ -29,21 +29,46 @@ Root = Annotated[
 ]
 EnvFile = Annotated[
     list[str] | None,
-    typer.Option("-e", "--env-file", metavar="FILE", help="Env file to load instead of .env; repeatable."),
+    typer.Option(
+        "-e",
+        "--env-file",
+        metavar="FILE",
+        help="Env file to load instead of .env; repeatable or comma-separated (-e .env,.env.local).",
+    ),
 ]
 Formation = Annotated[
     str | None,
     typer.Option(
-        "-m", "--formation", metavar="web=2,worker=0", help="Instances per process (all=N for every one)."
+        "-m",
+        "--formation",
+        "-c",
+        "--concurrency",
+        metavar="web=2,worker=0",
+        help="Instances per process (all=N for every one); -c/--concurrency as in honcho.",
     ),
 ]
 Port = Annotated[
     int | None,
     typer.Option(
-        "-p", "--port", metavar="N", help="Base PORT (default 5000 or port_base); +100 per process type."
+        "-p",
+        "--port",
+        metavar="N",
+        help="Base PORT (default: PORT from the env files or environment, else port_base or 5000); "
+        "+100 per process type.",
     ),
 ]
-NoColor = Annotated[bool, typer.Option("--no-color", help="Plain output, no colors.")]
+StopTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "-t",
+        "--stop-timeout",
+        metavar="S",
+        help="Seconds from the stop signal to SIGKILL, for every process.",
+    ),
+]
+NoColor = Annotated[bool, typer.Option("--no-color", "--no-colour", help="Plain output, no colors.")]
+NoPrefix = Annotated[bool, typer.Option("--no-prefix", help="Print the processes' lines without a prefix.")]
+NoTimestamp = Annotated[bool, typer.Option("--no-timestamp", help="Prefix lines with the name only.")]
 Names = Annotated[
     list[str] | None,
     typer.Argument(metavar="[NAME]...", help="Processes or groups (default: every autostart process)."),
@@ -61,10 +86,15 @@ def _common(
     formation: str | None = None,
     port: int | None = None,
     no_color: bool = False,
+    stop_timeout: float | None = None,
+    no_prefix: bool = False,
+    no_timestamp: bool = False,
 ) -> CommonOptions:
     from supervise.commands.options import CommonOptions
 
-    return CommonOptions(procfile, root, tuple(env_file or ()), formation, port, no_color)
+    return CommonOptions.from_command_line(
+        procfile, root, env_file or (), formation, port, no_color, stop_timeout, no_prefix, no_timestamp
+    )
 
 
 def _version(value: bool) -> None:
@@ -104,12 +134,17 @@ def up(
     env_file: EnvFile = None,
     formation: Formation = None,
     port: Port = None,
+    stop_timeout: StopTimeout = None,
     no_color: NoColor = False,
+    no_prefix: NoPrefix = False,
+    no_timestamp: NoTimestamp = False,
 ) -> int:
     """Run processes in the foreground with restarts; Ctrl-C stops them all."""
     from supervise.commands.up import UpOptions, run_up
 
-    common = _common(procfile, root, env_file, formation, port, no_color)
+    common = _common(
+        procfile, root, env_file, formation, port, no_color, stop_timeout, no_prefix, no_timestamp
+    )
     up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout)
     return run_up(common, names or [], up_options)
 
@@ -121,12 +156,14 @@ def check(
     env_file: EnvFile = None,
     formation: Formation = None,
     port: Port = None,
+    stop_timeout: StopTimeout = None,
     no_color: NoColor = False,
 ) -> int:
     """Validate the configuration and print the resolved plan."""
     from supervise.commands.check import run_check
 
-    return run_check(_common(procfile, root, env_file, formation, port, no_color), names or [])
+    common = _common(procfile, root, env_file, formation, port, no_color, stop_timeout)
+    return run_check(common, names or [])
 
 
 def run(
@@ -138,6 +175,13 @@ def run(
     root: Root = None,
     env_file: EnvFile = None,
     port: Port = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", "--no-colour", help="Accepted; run adds no colors.")
+    ] = False,
+    no_prefix: Annotated[bool, typer.Option("--no-prefix", help="Accepted; run adds no prefix.")] = False,
+    no_timestamp: Annotated[
+        bool, typer.Option("--no-timestamp", help="Accepted; run adds no timestamps.")
+    ] = False,
 ) -> int:
     """Run one command with the project's environment; exit with its code."""
     from supervise.commands.run import run_oneshot
@@ -175,11 +219,12 @@ def export(
     env_file: EnvFile = None,
     formation: Formation = None,
     port: Port = None,
+    stop_timeout: StopTimeout = None,
 ) -> int:
     """Write a production configuration for the same processes."""
     from supervise.commands.export import run_export
 
-    common = _common(procfile, root, env_file, formation, port)
+    common = _common(procfile, root, env_file, formation, port, stop_timeout=stop_timeout)
     return run_export(
         common, format_name, names or [], output, force, app_name, user, log_dir, image, secret_env or []
     )
@@ -256,18 +301,31 @@ def build_app(only: str | None = None) -> typer.Typer:
 
 
 def _command_name(args: list[str]) -> str | None:
-    """The command being run: global options take no values, so it is the first word."""
+    """The command being run: the first word after the common options that may precede it."""
+    from supervise.commands.argv import split_leading
+
     if "_SUPERVISE_COMPLETE" in os.environ:
         return None  # shell completion needs every command
-    first = next((arg for arg in args if not arg.startswith("-")), None)
+    _, first, _ = split_leading(args)
     return first if first in {f.__name__ for f in COMMANDS} else None
+
+
+def _options_of(command: Any, name: str | None) -> set[str] | None:
+    """The option names command `name` declares (None when it is not known yet)."""
+    sub = getattr(command, "commands", {}).get(name) if name else None
+    return None if sub is None else {opt for param in sub.params for opt in param.opts}
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: user mistakes become one stderr line and exit 2, never a traceback."""
+    from supervise.commands.argv import hoist
+
     args = sys.argv[1:] if argv is None else argv
-    command = typer.main.get_command(build_app(_command_name(args)))
+    name = _command_name(args)
+    command = typer.main.get_command(build_app(name))
     try:
+        # `supervise -e .env.test run pytest`: common options before the command, as in honcho.
+        args = hoist(args, _options_of(command, name))
         code = command.main(args=args, prog_name="supervise", standalone_mode=False)
     except SuperviseError as error:
         _fail(str(error), error.exit_code)

@@ -85,6 +85,22 @@ class Plan:
         return MappingProxyType({name: tuple(group) for name, group in grouped.items()})
 
 
+def with_path_first(plan: Plan, folder: str, default_path: str) -> Plan:
+    """The plan with `folder` first on every instance's PATH (`default_path` where none is set).
+
+    For an export from a virtualenv: a bare `gunicorn` must resolve under a
+    supervisord or systemd whose own PATH has no virtualenv in it.
+    """
+    instances = []
+    for instance in plan.instances:
+        path = instance.env.get("PATH", default_path)
+        if path.split(os.pathsep)[0] != folder:
+            path = f"{folder}{os.pathsep}{path}"
+        env = MappingProxyType({**instance.env, "PATH": path})
+        instances.append(replace(instance, env=env))
+    return replace(plan, instances=tuple(instances))
+
+
 def parse_formation(text: str) -> dict[str, int]:
     """`web=2,worker=0,all=1` -> counts; `all` sets every type not named."""
     counts: dict[str, int] = {}
@@ -115,8 +131,10 @@ def build_plan(
 
     Named processes and groups are run with what they depend on; no names
     means every `autostart` process. PORT follows foreman: base + 100 * the
-    type's definition index + instance number - 1, unless the env file or
-    the process's `env` sets PORT.
+    type's definition index + instance number - 1, unless the process's
+    `env` sets PORT. The base is `port_base` (`-p`), else a PORT in the env
+    files, else the caller's PORT, else the project's `port_base`, as
+    foreman and honcho read it.
     """
     caller_env = caller_env or {}
     file_env = file_env or {}
@@ -125,7 +143,9 @@ def build_plan(
     if port_base is not None and not 1 <= port_base <= 65535:
         raise UsageError(f"--port {port_base}: expected a port number from 1 to 65535")
     selected = select(project, names)
-    base = project.port_base if port_base is None else port_base
+    base = port_base if port_base is not None else _inherited_base(project, file_env, caller_env)
+    # The env files' PORT is the base, not every instance's port (both peers agree).
+    instance_files_env = {key: value for key, value in file_env.items() if key != "PORT"}
     instances = []
     folders: dict[str, Path] = {}  # one Path per `directory`: path arithmetic is most of a plan's cost
     for index, spec in enumerate(project.processes):
@@ -136,7 +156,9 @@ def build_plan(
         count = formation.get(spec.name, formation.get("all", spec.concurrency))
         for number in range(1, count + 1):
             port = base + 100 * index + number - 1
-            instance = _instance(project, spec, number, port, folders[spec.directory], caller_env, file_env)
+            instance = _instance(
+                project, spec, number, port, folders[spec.directory], caller_env, instance_files_env
+            )
             instances.append(instance)
     shared = dict(file_env)
     if "PYTHONUNBUFFERED" not in shared and "PYTHONUNBUFFERED" not in caller_env:
@@ -147,6 +169,33 @@ def build_plan(
         base_env=MappingProxyType(dict(caller_env)),
         shared_env=MappingProxyType(shared),
     )
+
+
+def _inherited_base(project: Project, file_env: Mapping[str, str], caller_env: Mapping[str, str]) -> int:
+    """The PORT base when `-p` is not given: an env file's PORT, the caller's, or `port_base`."""
+    for env, where in ((file_env, "in the env files"), (caller_env, "in the environment")):
+        value = env.get("PORT")
+        if value is None:
+            continue
+        if not value.strip().isdigit() or not 1 <= int(value) <= 65535:
+            raise UsageError(
+                f'PORT="{value}" {where}: expected a port number from 1 to 65535 (the PORT base)'
+            )
+        return int(value)
+    return project.port_base
+
+
+def start_waves(specs: Iterable[ProcessSpec]) -> list[list[str]]:
+    """Process names in start order: each wave once what it depends on is ready (for `check`)."""
+    by_name = {spec.name: spec for spec in specs}
+    depth: dict[str, int] = {}
+    for name in dependency_order(by_name.values()):  # dependencies come first in this order
+        deps = [d for d in by_name[name].depends_on if d in by_name]
+        depth[name] = 1 + max((depth[d] for d in deps), default=-1)
+    waves: dict[int, list[str]] = {}
+    for name in by_name:
+        waves.setdefault(depth[name], []).append(name)
+    return [waves[d] for d in sorted(waves)]
 
 
 def select(project: Project, names: Sequence[str]) -> set[str]:

@@ -525,8 +525,88 @@ def test_init_force_replaces_the_table_and_keeps_the_rest(make_project: MakeProj
     text = (root / "pyproject.toml").read_text()
     assert text.startswith(before + after)
     table = supervise_table(text)
-    assert "port_base" not in table
+    assert table["port_base"] == 6000  # the Procfile cannot say it: kept, and said
     assert list(table["processes"]) == ["web", "worker"]
+    assert "kept from the old [tool.supervise]: port_base" in result.stderr
+    assert "dropped from the old [tool.supervise]: old (not in Procfile)" in result.stderr
+
+
+def test_init_force_keeps_what_the_procfile_cannot_express_and_says_so(make_project: MakeProject) -> None:
+    old = """\
+[tool.supervise]
+procfile = "Procfile"
+env_files = [".env"]
+
+[tool.supervise.processes.web]
+ready = { http = "http://127.0.0.1:$PORT/health" }  # deep check
+depends_on = ["worker", "gone"]
+watch = ["src/**/*.py"]
+
+[tool.supervise.processes.worker]
+concurrency = 2
+stopsignal = "INT"
+
+[tool.supervise.processes.gone]
+command = "sleep 1"
+
+[tool.supervise.groups]
+backend = ["web", "worker", "gone"]
+"""
+    root = make_project({"Procfile": PROCFILE, "pyproject.toml": old, ".env": "A=1\n"})
+    result = run_cli("init", "--force", cwd=root)
+    assert result.returncode == 0, result.stderr
+    text = (root / "pyproject.toml").read_text()
+    assert 'ready = { http = "http://127.0.0.1:$PORT/health" }  # deep check' in text  # as written
+    table = supervise_table(text)
+    assert table["env_files"] == [".env"]
+    assert "procfile" not in table  # the commands now live in the table
+    assert table["processes"] == {
+        "web": {
+            "command": "gunicorn app:wsgi --bind 127.0.0.1:$PORT",
+            "ready": {"http": "http://127.0.0.1:$PORT/health"},
+            "depends_on": ["worker"],
+            "watch": ["src/**/*.py"],
+        },
+        "worker": {"command": "sh -c 'echo \"a\\b\" # not a comment'", "concurrency": 2, "stopsignal": "INT"},
+    }
+    assert table["groups"] == {"backend": ["web", "worker"]}
+    lines = result.stderr.splitlines()
+    assert lines[1] == (
+        "kept from the old [tool.supervise]: env_files; web: ready, depends_on, watch; "
+        "worker: concurrency, stopsignal; groups"
+    )
+    assert lines[2] == (
+        "dropped from the old [tool.supervise]: gone (not in Procfile); "
+        "procfile (the commands are now in [tool.supervise.processes]); "
+        "gone from web.depends_on; gone from groups.backend"
+    )
+    check = run_cli("check", cwd=root)  # what it wrote is a valid configuration
+    assert check.returncode == 0, check.stderr
+    assert "start order: worker; then web" in check.stdout
+
+
+def test_check_and_up_say_when_a_procfile_next_to_the_table_is_not_read(make_project: MakeProject) -> None:
+    root = make_project(
+        {
+            "Procfile": "web: echo from the Procfile\n",
+            "pyproject.toml": '[tool.supervise.processes.web]\ncommand = "echo from the table"\n'
+            "startsecs = 0\n",
+        }
+    )
+    expected = (
+        "supervise: warning: Procfile is not read: the processes come from [tool.supervise] in "
+        'pyproject.toml (set procfile = "Procfile" there to take its commands)'
+    )
+    check = run_cli("check", cwd=root)
+    assert check.returncode == 0
+    assert check.stderr.splitlines() == [expected]
+    up = run_cli("up", "--no-color", cwd=root)
+    assert up.returncode == 0
+    assert up.stderr.splitlines() == [expected]
+    assert "| from the table" in up.stdout
+    # Once the table reads it, nothing to say.
+    (root / "pyproject.toml").write_text('[tool.supervise]\nprocfile = "Procfile"\n')
+    assert run_cli("check", cwd=root).stderr == ""
 
 
 def test_init_from_dash_f(make_project: MakeProject) -> None:

@@ -65,7 +65,7 @@ def ports(plan: Plan) -> dict[str, str]:
 
 def test_env_precedence_caller_then_files_then_process_env_then_port_and_ps() -> None:
     proj = project(spec("web", env={"C": "process", "D": "process", "PS": "process"}))
-    caller = {"A": "caller", "B": "caller", "C": "caller", "D": "caller", "PORT": "1", "PS": "x"}
+    caller = {"A": "caller", "B": "caller", "C": "caller", "D": "caller", "PS": "x"}
     files = {"B": "file", "C": "file"}
     plan = plan_of(proj, caller_env=caller, file_env=files)
     env = plan.environment(plan.instances[0])
@@ -144,10 +144,36 @@ def test_dash_p_out_of_range(bad: int) -> None:
     assert str(caught.value) == f"--port {bad}: expected a port number from 1 to 65535"
 
 
-def test_port_from_an_env_file_wins() -> None:
+def test_port_from_an_env_file_sets_the_base_as_foreman_and_honcho_read_it() -> None:
     plan = plan_of(file_env={"PORT": "8080"}, formation="web=2")
-    assert set(ports(plan).values()) == {"8080"}
-    assert plan.instances[0].port == 8080
+    assert ports(plan) == {"web.1": "8080", "web.2": "8081", "worker.1": "8180", "clock.1": "8280"}
+    assert plan.instances[1].port == 8081
+
+
+def test_port_from_an_env_file_wins_over_the_callers_and_dash_p_over_both() -> None:
+    caller, files = {"PORT": "3000"}, {"PORT": "9000"}
+    assert ports(plan_of(caller_env=caller, file_env=files))["worker.1"] == "9100"
+    assert ports(plan_of(port_base=8000, caller_env=caller, file_env=files))["worker.1"] == "8100"
+
+
+def test_port_from_the_environment_beats_port_base() -> None:
+    proj = project(spec("web"), spec("worker"), port_base=7000)
+    assert ports(plan_of(proj, caller_env={"PORT": "3000"})) == {"web.1": "3000", "worker.1": "3100"}
+
+
+@pytest.mark.parametrize(
+    ("caller", "files", "message"),
+    [
+        ({"PORT": "abc"}, {}, 'PORT="abc" in the environment'),
+        ({}, {"PORT": "70000"}, 'PORT="70000" in the env files'),
+    ],
+)
+def test_a_port_base_that_is_not_a_port_is_one_clear_line(
+    caller: dict[str, str], files: dict[str, str], message: str
+) -> None:
+    with pytest.raises(UsageError) as caught:
+        plan_of(caller_env=caller, file_env=files)
+    assert str(caught.value) == f"{message}: expected a port number from 1 to 65535 (the PORT base)"
 
 
 def test_port_from_process_env_wins() -> None:
@@ -155,8 +181,12 @@ def test_port_from_process_env_wins() -> None:
     assert ports(plan_of(proj)) == {"web.1": "3000", "worker.1": "5100"}
 
 
-def test_port_from_the_caller_does_not_win() -> None:
-    assert ports(plan_of(caller_env={"PORT": "1234"}))["web.1"] == "5000"
+def test_port_from_the_caller_sets_the_base() -> None:
+    assert ports(plan_of(caller_env={"PORT": "3000"})) == {
+        "web.1": "3000",
+        "worker.1": "3100",
+        "clock.1": "3200",
+    }
 
 
 def test_port_that_is_not_a_number_has_no_port_number() -> None:

@@ -7,12 +7,13 @@ import shlex
 import shutil
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from supervise.commands.options import CommonOptions
 from supervise.config.load import display_path
 from supervise.config.model import Autorestart, ProcessSpec
-from supervise.plan import Instance, Plan
+from supervise.plan import Instance, Plan, start_waves
 
 # Words a shell handles itself: no program to find on PATH.
 SHELL_WORDS = frozenset(
@@ -64,7 +65,7 @@ def run_check(options: CommonOptions, names: Sequence[str]) -> int:
     """Print the plan to stdout and warnings to stderr; errors raise (exit 2)."""
     plan = options.load_plan(names)
     sys.stdout.write(render_plan(plan))
-    for warning in plan_warnings(plan, shutil.which):
+    for warning in [*plan.project.notices, *plan_warnings(plan, shutil.which)]:
         print(f"supervise: warning: {warning}", file=sys.stderr)
     return 0
 
@@ -82,6 +83,9 @@ def render_plan(plan: Plan) -> str:
     not_started = [name for name in project.names if name not in planned]
     if not_started:
         lines.append(f"not started: {', '.join(not_started)}")
+    waves = start_waves(plan.specs)
+    if len(waves) > 1:
+        lines.append(f"start order: {'; then '.join(', '.join(wave) for wave in waves)}")
     for instance in plan.instances:
         lines.append("")
         lines.extend(describe_instance(instance, project.root))
@@ -113,6 +117,9 @@ def describe_instance(instance: Instance, root: Path) -> list[str]:
 
 def describe_restart(spec: ProcessSpec) -> str:
     policy = spec.restart
+    if spec.is_task:
+        codes = ",".join(str(c) for c in policy.exitcodes)
+        return f"never: a one-shot task; what depends on it starts once it exits with {codes}"
     codes = ",".join(str(c) for c in policy.exitcodes)
     when = {
         Autorestart.ALWAYS: "always",
@@ -144,17 +151,24 @@ def plan_warnings(plan: Plan, which: Callable[..., str | None]) -> list[str]:
         if not instance.cwd.is_dir():
             warnings.append(f'{spec.name}: directory "{spec.directory}" does not exist ({spec.origin})')
             continue
-        program = command_program(spec.command)
-        if program is None:
-            continue
         path_var = instance.env.get("PATH", plan.base_env.get("PATH"))
-        if "/" in program:
-            path = os.path.join(instance.cwd, program)
-            if not os.access(path, os.X_OK):
-                warnings.append(f'{spec.name}: "{program}" is not an executable file ({spec.origin})')
-        elif _cached_which(found, which, program, path_var) is None:
-            warnings.append(f'{spec.name}: "{program}" not found on PATH ({spec.origin})')
+        missing = missing_program(instance, path_var, partial(_cached_which, found, which))
+        if missing is not None and "/" in missing:
+            warnings.append(f'{spec.name}: "{missing}" is not an executable file ({spec.origin})')
+        elif missing is not None:
+            warnings.append(f'{spec.name}: "{missing}" not found on PATH ({spec.origin})')
     return warnings
+
+
+def missing_program(instance: Instance, path: str | None, which: Callable[..., str | None]) -> str | None:
+    """The program the command runs first when it cannot be run: not on `path`, or (with a `/`
+    in it) not an executable file in the instance's directory; else None."""
+    program = command_program(instance.command)
+    if program is None:
+        return None
+    if "/" in program:
+        return None if os.access(os.path.join(instance.cwd, program), os.X_OK) else program
+    return program if which(program, path=path) is None else None
 
 
 def _cached_which(

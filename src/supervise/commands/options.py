@@ -1,23 +1,28 @@
 """The options every command shares, and the one path from them to a Plan.
 
-This is the edge where the environment and the env files are read; what it
-hands on (`Project`, `Plan`) is pure data.
+This is the edge where the environment, `.foreman` and the env files are
+read; what it hands on (`Project`, `Plan`) is pure data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervise.config.model import Project
+from supervise.config.model import MAX_STOP_TIMEOUT, Project
+from supervise.errors import UsageError
 from supervise.plan import Plan, build_plan, parse_formation
 
 
 @dataclass(frozen=True)
 class CommonOptions:
-    """`-f`, `-d`, `-e`, `-m`, `-p` and `--no-color`, as typed by the user."""
+    """`-f`, `-d`, `-e`, `-m`, `-p`, `-t` and the display flags, as typed by the user
+    (or defaulted by `.foreman`)."""
 
     procfile: str | None = None
     root: str | None = None
@@ -25,18 +30,78 @@ class CommonOptions:
     formation: str | None = None
     port: int | None = None
     no_color: bool = False
+    stop_timeout: float | None = None
+    """`-t`: replaces every process's stop_timeout."""
+    no_prefix: bool = False
+    no_timestamp: bool = False
+
+    @classmethod
+    def from_command_line(
+        cls,
+        procfile: str | None = None,
+        root: str | None = None,
+        env_files: Sequence[str] = (),
+        formation: str | None = None,
+        port: int | None = None,
+        no_color: bool = False,
+        stop_timeout: float | None = None,
+        no_prefix: bool = False,
+        no_timestamp: bool = False,
+    ) -> CommonOptions:
+        """The options as typed, over the defaults of a `.foreman` file (its notices go to stderr)."""
+        if stop_timeout is not None and not 0 <= stop_timeout <= MAX_STOP_TIMEOUT:
+            shown = f"{stop_timeout:g}" if math.isfinite(stop_timeout) else str(stop_timeout)
+            raise UsageError(f"--stop-timeout {shown}: expected seconds from 0 to {MAX_STOP_TIMEOUT:g}")
+        # honcho takes `-e .env,.env.local`; foreman and supervise take -e twice: both work.
+        files = tuple(part.strip() for item in env_files for part in item.split(",") if part.strip())
+        options = cls(procfile, root, files, formation, port, no_color, stop_timeout, no_prefix, no_timestamp)
+        return options.over_foreman(Path.cwd())
+
+    def over_foreman(self, cwd: Path) -> CommonOptions:
+        """These options with `.foreman`'s defaults filled in where the command line is silent."""
+        from supervise.config.foreman import FILE_NAME, read_foreman
+        from supervise.config.load import display_path
+
+        folder = (cwd / self.root) if self.root is not None else cwd
+        if not folder.is_dir():
+            return self  # `-d` names no folder: find_root says so
+        defaults = read_foreman(folder / FILE_NAME, display_path(folder / FILE_NAME, cwd))
+        if defaults is None:
+            return self
+        for notice in defaults.notices:
+            print(f"supervise: {notice}", file=sys.stderr)
+
+        def near(path: str) -> str:
+            """A path in `.foreman` is relative to its folder; ours are relative to cwd."""
+            return path if folder == cwd else str(folder / path)
+
+        return dataclasses.replace(
+            self,
+            procfile=self.procfile or (near(defaults.procfile) if defaults.procfile else None),
+            env_files=self.env_files or tuple(near(name) for name in defaults.env_files),
+            formation=self.formation if self.formation is not None else defaults.formation,
+            port=self.port if self.port is not None else defaults.port,
+            stop_timeout=self.stop_timeout if self.stop_timeout is not None else defaults.stop_timeout,
+        )
 
     def load_project(self, allow_empty: bool = False) -> Project:
         """The validated configuration; `allow_empty`: no source is an empty project."""
         from supervise.config.load import load_project
 
-        return load_project(self.procfile, self.root, self.env_files, allow_empty=allow_empty)
+        project = load_project(
+            self.procfile, self.root, self.env_files, allow_empty=allow_empty, caller_env=os.environ
+        )
+        if self.stop_timeout is None:
+            return project
+        timeout = self.stop_timeout
+        specs = tuple(dataclasses.replace(spec, stop_timeout=timeout) for spec in project.processes)
+        return dataclasses.replace(project, processes=specs)
 
     def load_plan(
         self,
         names: Sequence[str] = (),
         project: Project | None = None,
-        caller_env: dict[str, str] | None = None,
+        caller_env: Mapping[str, str] | None = None,
     ) -> Plan:
         """Project, env files, formation and selection resolved into a Plan."""
         from supervise.config.envfile import read_env_files

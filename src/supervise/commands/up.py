@@ -40,6 +40,8 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
     _check_seconds("--timeout", up.timeout)
     _check_seconds("--ready-timeout", up.ready_timeout)
     plan = options.load_plan(names)
+    for notice in plan.project.notices:
+        print(f"supervise: warning: {notice}", file=sys.stderr)
     if not plan.instances:
         raise UsageError("nothing to run: every selected process has 0 instances or autostart = false")
     if not _stdout_open():
@@ -55,10 +57,12 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
 
         colorama.just_fix_windows_console()
     with _nonblocking(sys.stdout.fileno()):
-        return asyncio.run(_up(plan, up, color))
+        return asyncio.run(
+            _up(plan, up, color, prefix=not options.no_prefix, timestamp=not options.no_timestamp)
+        )
 
 
-async def _up(plan: Plan, up: UpOptions, color: bool) -> int:
+async def _up(plan: Plan, up: UpOptions, color: bool, *, prefix: bool, timestamp: bool) -> int:
     from supervise.runtime.control import ControlServer
     from supervise.runtime.target import SupervisorTarget
 
@@ -82,6 +86,8 @@ async def _up(plan: Plan, up: UpOptions, color: bool) -> int:
         loop=loop,
         on_closed=output_closed,
         on_stalled=output_stalled,
+        prefix=prefix,
+        timestamp=timestamp,
     )
     supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic)
     control = ControlServer(plan.project.root, SupervisorTarget(supervisor))

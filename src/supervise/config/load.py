@@ -2,7 +2,8 @@
 
 Source selection: `-f PATH` forces a Procfile (pyproject.toml is then not
 read); otherwise `[tool.supervise]` when pyproject.toml has one; otherwise
-`./Procfile`. This module finds the files; every read goes through
+the Procfile that `PROCFILE` names (in the env files or the caller's
+environment, as honcho reads it); otherwise `./Procfile`. This module finds the files; every read goes through
 source.py, which refuses what is not a regular file or is too big. Something
 that is there but is not a regular file (a folder named Procfile, a FIFO, a
 broken link) is read and refused by name, never taken for "no Procfile".
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from supervise.config.model import DEFAULT_PORT_BASE, PREFIX, ProcessSpec, Project
 from supervise.config.procfile import parse_procfile
+from supervise.config.release import apply_release_phase
 from supervise.config.source import read_source
 from supervise.errors import ConfigError, UsageError
 
@@ -69,15 +71,19 @@ def load_project(
     env_files: Sequence[str] = (),
     cwd: Path | None = None,
     allow_empty: bool = False,
+    caller_env: Mapping[str, str] | None = None,
 ) -> Project:
     """Read and validate the project's configuration; see the module docstring.
 
     With `allow_empty` (for `run -- CMD`), a folder with no configuration at all
     is a project with no processes instead of an error; its env files still apply.
+    `caller_env` is where `PROCFILE` may come from (besides the env files).
     """
     cwd = cwd or Path.cwd()
+    caller_env = caller_env or {}
     project_root = find_root(procfile, root, cwd)
     settings: Settings | None = None
+    notices: list[str] = []
     if procfile is not None:
         source = procfile
         if not os.path.lexists(cwd / procfile):
@@ -98,23 +104,35 @@ def load_project(
                     file=source,
                     key=PREFIX,
                 )
-        elif os.path.lexists(project_root / "Procfile"):
-            # Whatever is there (a directory, a FIFO, a broken link) is read and refused
-            # by name: it is not "no Procfile".
-            source = display_path(project_root / "Procfile", cwd)
-            specs = read_procfile(project_root / "Procfile", source, required=True)
-        elif allow_empty:
-            source, specs = "", []
+            env_paths = _env_files(env_files, settings.env_files, project_root, source, cwd)
+            notices += _unread_procfiles(settings, project_root, source, env_paths, caller_env, cwd)
         else:
-            raise UsageError(
-                f"no Procfile and no [tool.supervise] in pyproject.toml in {project_root}; "
-                "create a Procfile (lines of `name: command`) or pass -f PATH"
-            )
+            env_paths = _env_files(env_files, None, project_root, "", cwd)
+            from_env = procfile_from_env(env_paths, caller_env, cwd)
+            if from_env is not None:
+                value, where = from_env
+                path = project_root / value
+                source = display_path(path, cwd)
+                if not os.path.lexists(path):
+                    raise UsageError(f"PROCFILE={value} ({where}): no such file in {project_root}")
+                specs = read_procfile(path, source, required=True)
+            elif os.path.lexists(project_root / "Procfile"):
+                # Whatever is there (a directory, a FIFO, a broken link) is read and refused
+                # by name: it is not "no Procfile".
+                source = display_path(project_root / "Procfile", cwd)
+                specs = read_procfile(project_root / "Procfile", source, required=True)
+            elif allow_empty:
+                source, specs = "", []
+            else:
+                raise UsageError(
+                    f"no Procfile and no [tool.supervise] in pyproject.toml in {project_root}; "
+                    "create a Procfile (lines of `name: command`) or pass -f PATH"
+                )
     if settings is None:
         return Project(
             root=project_root,
             source=source,
-            processes=tuple(specs),
+            processes=tuple(apply_release_phase(specs, [spec.name for spec in specs], ())),
             env_files=_env_files(env_files, None, project_root, source, cwd),
         )
     # Project-wide defaults reach the Procfile entries the TOML never names.
@@ -122,15 +140,61 @@ def load_project(
     specs = [spec if spec.name in named else _with_defaults(spec, settings) for spec in specs]
     from supervise.config.pyproject import check_references
 
+    # A name with a command in both places is an error: the rest came from the Procfile.
+    from_procfile = {spec.name for spec in specs} - {o.spec.name for o in settings.processes if o.has_command}
+    specs = apply_release_phase(specs, from_procfile, named)
     check_references(tuple(specs), settings.groups, source)
     return Project(
         root=project_root,
         source=source,
         processes=tuple(specs),
         groups=MappingProxyType(dict(settings.groups)),
-        env_files=_env_files(env_files, settings.env_files, project_root, source, cwd),
+        env_files=env_paths,
         port_base=settings.port_base or DEFAULT_PORT_BASE,
+        notices=tuple(notices),
     )
+
+
+def procfile_from_env(
+    env_paths: Sequence[Path], caller_env: Mapping[str, str], cwd: Path
+) -> tuple[str, str] | None:
+    """`PROCFILE` as honcho reads it: (value, where it was set), env files first, else None."""
+    for path in reversed(env_paths):  # the last file that sets it wins, as when they are merged
+        shown = display_path(path, cwd)
+        if "PROCFILE" not in read_source(path, shown):
+            continue  # most .env files: no need to parse them twice
+        from supervise.config.envfile import read_env_file
+
+        value = read_env_file(path, shown, caller_env).get("PROCFILE")
+        if value:
+            return value, f"from {shown}"
+    value = caller_env.get("PROCFILE")
+    return (value, "from the environment") if value else None
+
+
+def _unread_procfiles(
+    settings: Settings,
+    root: Path,
+    source: str,
+    env_paths: Sequence[Path],
+    caller_env: Mapping[str, str],
+    cwd: Path,
+) -> list[str]:
+    """One line per Procfile the user may expect to be read, but [tool.supervise] does not read."""
+    notices = []
+    if settings.procfile is None and (root / "Procfile").is_file():
+        shown = display_path(root / "Procfile", cwd)
+        notices.append(
+            f"{shown} is not read: the processes come from [tool.supervise] in {source} "
+            '(set procfile = "Procfile" there to take its commands)'
+        )
+    named = procfile_from_env(env_paths, caller_env, cwd)
+    if named is not None:
+        notices.append(
+            f"PROCFILE={named[0]} ({named[1]}) is not used: [tool.supervise] in {source} "
+            "defines the processes (use -f to run a Procfile instead)"
+        )
+    return notices
 
 
 def read_tool_table(path: Path, display: str) -> Mapping[str, Any] | None:

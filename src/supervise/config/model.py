@@ -93,6 +93,8 @@ MAX_RETRIES = 10_000
 MAX_NAME_LENGTH = 64
 """The longest process name: exports build file and unit names from it (NAME_MAX is 255 bytes)."""
 DEFAULT_STOP_TIMEOUT = 10.0
+MAX_STOP_TIMEOUT = 86400.0
+"""For `-t` and `.foreman`'s `timeout`: a stop timeout over a day is a typo."""
 DEFAULT_PORT_BASE = 5000
 
 
@@ -139,6 +141,14 @@ class ProcessSpec:
             return self.stopasgroup
         return not is_simple_command(self.command)
 
+    @property
+    def is_task(self) -> bool:
+        """A one-shot task (`startsecs = 0`, `autorestart = false`): it runs once and its exit code decides.
+
+        What depends on a task starts once it has exited with an expected code.
+        """
+        return self.restart.startsecs == 0 and self.restart.autorestart is Autorestart.NEVER
+
 
 @dataclass(frozen=True)
 class Project:
@@ -152,6 +162,8 @@ class Project:
     env_files: tuple[Path, ...] = ()
     """Env files to load, in order; each exists (missing explicit ones are errors)."""
     port_base: int = DEFAULT_PORT_BASE
+    notices: tuple[str, ...] = ()
+    """What the configuration does not honour, one line each (a Procfile it does not read)."""
 
     def process(self, name: str) -> ProcessSpec:
         """The process called `name`; KeyError when there is none."""

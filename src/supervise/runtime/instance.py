@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from supervise.config.model import ProbeKind
 from supervise.plan import Instance
+from supervise.runtime.dependencies import ready_by_state
 from supervise.runtime.group import GroupWatch, ProcessGroup
 from supervise.runtime.lifecycle import (
     Action,
@@ -120,7 +121,7 @@ class RunningInstance:
         """Feed one event to the lifecycle and carry out its actions."""
         for action in self.lifecycle.handle(event, self.clock()):
             self._do(action)
-        if self.lifecycle.state is State.RUNNING and self.instance.ready is None and not self.ready.is_set():
+        if not self.ready.is_set() and ready_by_state(self.instance, self.lifecycle):
             self._became_ready()
         self.on_change(self)
 

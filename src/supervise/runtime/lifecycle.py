@@ -402,7 +402,7 @@ class Lifecycle:
             self.expected = False
             hint = ""
             if self.returncode is not None and self.spec.restart.is_expected(self.returncode):
-                hint = " (a one-shot task? give it startsecs = 0)"
+                hint = " (a one-shot task? give it startsecs = 0 and autorestart = false)"
             fatal = f"{self.name} is FATAL after {self.failures} failed starts{hint}"
             return [CancelTimer(), Log(f"{what}; {fatal}; see its output above")]
         self.state = State.BACKOFF

@@ -63,16 +63,22 @@ class Printer:
         write: Writer = os.write,
         on_closed: Callable[[], None] | None = None,
         on_stalled: Callable[[bool], None] | None = None,
+        prefix: bool = True,
+        timestamp: bool = True,
     ) -> None:
         """`write` is a seam for tests (count the writes); production uses os.write.
 
         With a loop, a full non-blocking fd never blocks it: what is left waits
         for the fd to drain, and `on_stalled(True)` asks the caller to stop
         feeding until `on_stalled(False)`. `on_closed` hears once that the
-        output is gone for good (EPIPE: `supervise up | head`).
+        output is gone for good (EPIPE: `supervise up | head`). `prefix=False`
+        (`--no-prefix`) prints the lines bare; `timestamp=False`
+        (`--no-timestamp`) keeps `web.1 | ` without the time.
         """
         self._fd = fd
         self._color = color
+        self._show_prefix = prefix
+        self._show_time = timestamp
         self._clock = clock
         self._loop = loop
         self._write = write
@@ -193,12 +199,14 @@ class Printer:
 
     def _prefix(self, name: str) -> tuple[str, str, str]:
         """(first line's prefix, line end + prefix as the separator, line end); one clock read."""
-        now = int(self._clock())
+        if not self._show_prefix:
+            return "", "\n", "\n"
+        now = int(self._clock()) if self._show_time else 0
         cached = self._stamps.get(name)
         if cached is not None and cached[0] == now:
             return cached[1], cached[2], cached[3]
-        stamp = time.strftime("%H:%M:%S", time.localtime(now))
-        prefix = f"{stamp} {name.ljust(self._width)} | "
+        stamp = time.strftime("%H:%M:%S ", time.localtime(now)) if self._show_time else ""
+        prefix = f"{stamp}{name.ljust(self._width)} | "
         if self._color:
             # Color the prefix only; reset before the child's text and at the end of the
             # line so neither our color nor an unterminated one of the child's bleeds.

@@ -18,6 +18,7 @@ from typing import Any
 
 from supervise.plan import Plan, dependency_order, stop_waves
 from supervise.runtime import proctree
+from supervise.runtime.dependencies import StrandedReport, completed_task, final_code
 from supervise.runtime.group import GroupWatch
 from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
@@ -91,6 +92,7 @@ class Supervisor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._crash: BaseException | None = None
         self._watch_stop = asyncio.Event()
+        self._stranded = StrandedReport(printer.system)
 
     # -- running ------------------------------------------------------------------
 
@@ -224,11 +226,14 @@ class Supervisor:
     def _on_change(self, running: RunningInstance) -> None:
         self._changed.set()
         code = running.lifecycle.returncode
-        ended = running.state in (State.EXITED, State.BACKOFF, State.FATAL)
+        # A task that completed has not "exited" in --abort-on-exit's sense: it did its job.
+        ended = running.state in (State.EXITED, State.BACKOFF, State.FATAL) and not completed_task(running)
         if self.settings.abort_on_exit and not self.stopping and code is not None and ended:
             self.printer.system(f"{running.name} ended; stopping everything (--abort-on-exit)")
             self._begin_shutdown(code if code >= 0 else 128 - code)
             return
+        if not self.stopping:
+            self._stranded.on_change(running, self.instances, self.waiting, self.dependencies)
         self._check_done()
 
     def _check_done(self) -> None:
@@ -239,14 +244,9 @@ class Supervisor:
             return
         # Whatever still waits can only start once a dependency is ready; if a
         # dependency has ended without ever being ready, it never will.
-        for name in sorted(self.waiting):
-            running = self.instances[name]
-            blocked = [d.name for d in self.dependencies(running) if d.lifecycle.done and not d.was_ready]
-            if not blocked:
-                return
-            self.printer.system(f"{name} was not started: {', '.join(blocked)} ended without being ready")
-        ok = not self.waiting and all(r.lifecycle.expected for r in self.instances.values())
-        self._begin_shutdown(0 if ok else 1, quiet=True)
+        code = final_code(self.instances, self.waiting, self.dependencies)
+        if code is not None:
+            self._begin_shutdown(code, quiet=True)
 
     # -- signals ------------------------------------------------------------------
 
