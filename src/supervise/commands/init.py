@@ -26,9 +26,9 @@ def run_init(options: CommonOptions, force: bool) -> int:
     display = display_path(pyproject)
     existed = pyproject.exists()
     original = _read_text(pyproject, display)
-    updated = add_supervise_table(original, specs, procfile.name, display, force)
+    conversion = add_supervise_table(original, specs, procfile.name, display, force)
     try:
-        write_atomically(pyproject, updated)
+        write_atomically(pyproject, conversion.text)
     except OSError as error:
         raise UsageError(f"{display}: cannot write: {error.strerror}") from None
     action = "wrote" if existed else "created"
@@ -37,4 +37,8 @@ def run_init(options: CommonOptions, force: bool) -> int:
         f"supervise now reads it instead of {procfile.name}",
         file=sys.stderr,
     )
+    if conversion.kept:
+        print(f"kept from the old [tool.supervise]: {'; '.join(conversion.kept)}", file=sys.stderr)
+    if conversion.dropped:
+        print(f"dropped from the old [tool.supervise]: {'; '.join(conversion.dropped)}", file=sys.stderr)
     return 0
