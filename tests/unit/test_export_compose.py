@@ -183,9 +183,18 @@ def test_http_probe_becomes_a_python_healthcheck(make_project: MakeProject) -> N
     assert check is not None
     assert check["test"][:3] == ["CMD", "python3", "-c"]
     assert check["test"][4:] == ["http://127.0.0.1:5000/health", "2"]
-    assert check["interval"] == "250ms"
+    assert check["interval"] == "10s"  # 250 ms is a development interval: production gets the usual 10 s
     assert check["timeout"] == "2s"
     assert "python3 inside the container" in text
+
+
+@pytest.mark.parametrize(("interval", "expected"), [("0.5", "10s"), ("1", "1s"), ("2.5", "2500ms"), ("30", "30s")])
+def test_probe_intervals_under_a_second_are_not_copied_into_production(
+    make_project: MakeProject, interval: str, expected: str
+) -> None:
+    check, _ = healthcheck_of(make_project, f'{{ tcp = "127.0.0.1:$PORT", interval = {interval} }}')
+    assert check is not None
+    assert check["interval"] == expected
 
 
 def test_tcp_probe_becomes_a_python_healthcheck(make_project: MakeProject) -> None:

@@ -361,7 +361,17 @@ def test_https_probe_on_another_host_keeps_scheme_and_host(make_project: MakePro
 
 def test_tcp_probe_becomes_tcp_socket(make_project: MakeProject) -> None:
     probe, _ = probe_of(make_project, '{ tcp = "localhost:$PORT", timeout = 0.5 }')
-    assert probe == {"tcpSocket": {"port": 5000}, "periodSeconds": 1, "timeoutSeconds": 1}
+    # The development interval (0.25 s by default) is not production's: the usual 10 s.
+    assert probe == {"tcpSocket": {"port": 5000}, "periodSeconds": 10, "timeoutSeconds": 1}
+
+
+@pytest.mark.parametrize(("interval", "period"), [("0.25", 10), ("0.999", 10), ("1", 1), ("1.5", 2), ("30", 30)])
+def test_probe_intervals_under_a_second_are_not_copied_into_production(
+    make_project: MakeProject, interval: str, period: int
+) -> None:
+    probe, _ = probe_of(make_project, f'{{ tcp = "localhost:$PORT", interval = {interval} }}')
+    assert probe is not None
+    assert probe["periodSeconds"] == period
 
 
 @pytest.mark.parametrize("target", ["5000", "tcp://127.0.0.1:5000", "[::1]:$PORT"])

@@ -11,26 +11,66 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+from supervise.commands.check import missing_program
 from supervise.commands.options import CommonOptions
 from supervise.errors import OutputExistsError, UsageError
-from supervise.export import ExportOptions, app_problem, renderer
-from supervise.plan import Plan
+from supervise.export import HOST_FORMATS, ExportOptions, app_problem, renderer
+from supervise.plan import Plan, with_path_first
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The PATH supervisord's and systemd's children get on a stock system: no virtualenv in it."""
 
 
 def export_plan(options: CommonOptions, names: Sequence[str]) -> Plan:
     """The plan to export: every process (not only autostart ones), no caller env.
 
-    The caller's shell is not production's, so it is left out; autostart=false
+    The caller's shell is not production's, so it is left out, except for its
+    PORT, which is the base of the PORT scheme (as for `check`); autostart=false
     processes are exported with autostart off rather than dropped.
     """
     project = options.load_project()
-    return options.load_plan(names or project.names, project=project, caller_env={})
+    port = {"PORT": os.environ["PORT"]} if "PORT" in os.environ else {}
+    return options.load_plan(names or project.names, project=project, caller_env=port)
+
+
+def virtualenv_bin(environ: Mapping[str, str], prefix: str, base_prefix: str) -> Path | None:
+    """The `bin` of the virtualenv `export` runs in: the activated one, else our own, else None."""
+    if environ.get("VIRTUAL_ENV"):
+        return Path(environ["VIRTUAL_ENV"]) / "bin"
+    if prefix != base_prefix:
+        return Path(prefix) / "bin"
+    return None
+
+
+def host_path(plan: Plan, venv_bin: Path | None) -> Plan:
+    """For supervisord and systemd: the virtualenv's `bin` first on every instance's PATH."""
+    if venv_bin is None:
+        return plan
+    return with_path_first(plan, str(venv_bin), SYSTEM_PATH)
+
+
+def missing_programs(plan: Plan, format_name: str) -> list[str]:
+    """One warning per process whose program the exported PATH will not find."""
+    warnings = []
+    for spec in plan.specs:
+        instance = plan.instances_of(spec.name)[0]
+        path = instance.env.get("PATH", SYSTEM_PATH)
+        program = missing_program(instance, path, shutil.which)
+        if program is None:
+            continue
+        where = "is not an executable file" if "/" in program else f"is not on the exported PATH ({path})"
+        warnings.append(
+            f'{spec.name}: "{program}" {where} ({spec.origin}); under {format_name} it will not start: '
+            "give its absolute path, or export from the virtualenv that has it"
+        )
+    return warnings
 
 
 def run_export(
@@ -51,6 +91,10 @@ def run_export(
     if problem:
         raise UsageError(f'--app "{app}": {problem}')
     plan = export_plan(options, names)
+    warnings: list[str] = []
+    if format_name in HOST_FORMATS:
+        plan = host_path(plan, virtualenv_bin(os.environ, sys.prefix, sys.base_prefix))
+        warnings = missing_programs(plan, format_name)
     export_options = ExportOptions(
         app=app or plan.project.root.name,
         user=user,
@@ -63,10 +107,11 @@ def run_export(
         if len(files) != 1:
             raise UsageError(f"--format {format_name} writes {len(files)} files; give -o DIR")
         sys.stdout.write(next(iter(files.values())))
-        return 0
-    written = write_files(Path(output), files, force)
-    for path in written:
-        print(f"wrote {path}", file=sys.stderr)
+    else:
+        for path in write_files(Path(output), files, force):
+            print(f"wrote {path}", file=sys.stderr)
+    for warning in warnings:  # once written: a usage error comes alone
+        print(f"supervise: warning: {warning}", file=sys.stderr)
     return 0
 
 

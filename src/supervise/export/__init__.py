@@ -23,6 +23,9 @@ FORMATS: Mapping[str, str] = {
     "compose": "supervise.export.compose",
 }
 """Format name -> module with `render`; imported only when that format is asked for."""
+HOST_FORMATS = frozenset({"supervisord", "systemd"})
+"""Formats whose processes run on a machine like this one: their PATH must find the programs.
+(The container formats run in an image with a PATH of its own.)"""
 
 
 @dataclass(frozen=True)

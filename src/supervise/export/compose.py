@@ -25,6 +25,7 @@ from supervise.export.container import (
     container_workdir,
     dump_yaml,
     endpoint,
+    production_interval,
     require_image,
     show,
 )
@@ -104,7 +105,7 @@ def service(
 
 def healthcheck(spec: ProcessSpec, probe: Probe) -> tuple[Service | None, list[str]]:
     """http/tcp run python3 inside the container; cmd runs in its shell; log has no equivalent."""
-    timing = {"interval": duration(probe.interval), "timeout": duration(probe.timeout)}
+    timing = {"interval": duration(production_interval(probe)), "timeout": duration(probe.timeout)}
     timeout = f"{probe.timeout:g}"
     if probe.kind is ProbeKind.LOG:
         return None, [f"ready log {show(probe.target)}: no equivalent (no healthcheck)"]
@@ -119,7 +120,7 @@ def healthcheck(spec: ProcessSpec, probe: Probe) -> tuple[Service | None, list[s
 
 
 def dependencies(plan: Plan, spec: ProcessSpec) -> tuple[dict[str, Service], list[str]]:
-    """`depends_on` with service_healthy where the dependency has a healthcheck."""
+    """`depends_on` conditions: a task must complete successfully, a healthcheck must pass."""
     exported = {s.name: s for s in plan.specs}
     depends_on: dict[str, Service] = {}
     notes = []
@@ -129,7 +130,11 @@ def dependencies(plan: Plan, spec: ProcessSpec) -> tuple[dict[str, Service], lis
             notes.append(f"depends_on {show(name)}: left out, it has no instances in this formation")
             continue
         healthy = dependency.ready is not None and dependency.ready.kind is not ProbeKind.LOG
-        depends_on[name] = {"condition": "service_healthy" if healthy else "service_started"}
+        if dependency.is_task:
+            condition = "service_completed_successfully"
+        else:
+            condition = "service_healthy" if healthy else "service_started"
+        depends_on[name] = {"condition": condition}
     return depends_on, notes
 
 

@@ -31,6 +31,19 @@ def endpoint(probe: Probe) -> Endpoint:
     return probe.endpoint
 
 
+PRODUCTION_INTERVAL = 10.0
+"""The engines' usual probe period (Kubernetes' periodSeconds default; a common compose interval)."""
+
+
+def production_interval(probe: Probe) -> float:
+    """The probe's interval, unless it was tuned for development (under 1 s): then 10 s.
+
+    Probing every 250 ms is right while you wait for `up`; in production it is
+    load on every replica for nothing.
+    """
+    return probe.interval if probe.interval >= 1 else PRODUCTION_INTERVAL
+
+
 def require_image(options: ExportOptions, format_name: str) -> str:
     """The `--image` every container runs; exporting without one is a usage error."""
     if not options.image:

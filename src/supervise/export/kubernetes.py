@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,11 @@ from supervise.export.container import (
     container_workdir,
     dump_yaml,
     endpoint,
+    production_interval,
     require_image,
     show,
 )
-from supervise.plan import Instance, Plan
+from supervise.plan import Instance, Plan, dependency_order
 
 DEFAULT_RESTART_NOTE = (
     "startsecs, startretries and backoff have no equivalent: Kubernetes restarts a crashed "
@@ -60,17 +61,25 @@ def render(plan: Plan, options: ExportOptions) -> dict[str, str]:
             ]
         )
     ]
-    for spec in plan.specs:
-        instances = plan.instances_of(spec.name)
+    tasks = {spec.name for spec in plan.specs if spec.is_task}
+    # Dependencies first: `kubectl apply -f` creates a release Job before the Deployments.
+    for name in dependency_order(plan.specs):
+        instances = plan.instances_of(name)
         for manifest, notes in process_manifests(
-            app, names[spec.name], instances, plan.project.root, image, options
+            app, names[name], instances, plan.project.root, image, options, tasks
         ):
             parts.append(document(manifest, notes))
     return {f"{app}.yaml": "".join(parts)}
 
 
 def process_manifests(
-    app: str, component: str, instances: Sequence[Instance], root: Path, image: str, options: ExportOptions
+    app: str,
+    component: str,
+    instances: Sequence[Instance],
+    root: Path,
+    image: str,
+    options: ExportOptions,
+    tasks: Collection[str] = (),
 ) -> list[tuple[Manifest, list[str]]]:
     """ConfigMap, Secret, Deployment or Job, and Service of one process type, with notes."""
     first = instances[0]
@@ -93,7 +102,7 @@ def process_manifests(
         "workingDir": container_workdir(first.cwd, root),
         "envFrom": env_from,
     }
-    notes = untranslated(spec)
+    notes = untranslated(spec, tasks)
     if first.port is not None:
         container["ports"] = [{"containerPort": first.port}]
     if first.ready is not None:
@@ -223,7 +232,7 @@ def _user(container: Manifest, options: ExportOptions) -> list[str]:
     return []
 
 
-def untranslated(spec: ProcessSpec) -> list[str]:
+def untranslated(spec: ProcessSpec, tasks: Collection[str] = ()) -> list[str]:
     """Notes for what Kubernetes has no equivalent of (probes and restarts are noted elsewhere)."""
     notes = []
     if spec.watch:
@@ -235,9 +244,16 @@ def untranslated(spec: ProcessSpec) -> list[str]:
             f"stopsignal {spec.stopsignal}: no equivalent; Kubernetes stops a container with the image's "
             f"STOPSIGNAL (SIGTERM unless the Dockerfile says STOPSIGNAL SIG{spec.stopsignal})"
         )
-    if spec.depends_on:
+    for task in (dep for dep in spec.depends_on if dep in tasks):
         notes.append(
-            f"depends_on {show(list(spec.depends_on))}: Kubernetes starts everything at once; "
+            f"depends_on {show(task)}: a one-shot Job, which Kubernetes does not wait for; run it first "
+            f"(kubectl wait --for=condition=complete job -l app.kubernetes.io/component={dns_label(task)}), "
+            "then apply the rest"
+        )
+    services = [dep for dep in spec.depends_on if dep not in tasks]
+    if services:
+        notes.append(
+            f"depends_on {show(services)}: Kubernetes starts everything at once; "
             f"{spec.name} must retry until they are ready"
         )
     return notes
@@ -246,7 +262,7 @@ def untranslated(spec: ProcessSpec) -> list[str]:
 def readiness_probe(spec: ProcessSpec, probe: Probe) -> tuple[Manifest | None, list[str]]:
     """http -> httpGet, tcp -> tcpSocket, cmd -> exec; log has no equivalent (a note)."""
     timing = {
-        "periodSeconds": max(1, math.ceil(probe.interval)),
+        "periodSeconds": math.ceil(production_interval(probe)),
         "timeoutSeconds": max(1, math.ceil(probe.timeout)),
     }
     if probe.kind is ProbeKind.LOG:

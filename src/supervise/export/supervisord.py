@@ -181,8 +181,24 @@ def render(plan: Plan, options: ExportOptions) -> dict[str, str]:
         f"[group:{app}]\nprograms={','.join(programs)}\n",
     ]
     for instance in instances:
-        sections.append(_program(app, instance, priority[instance.process], user, log_dir))
+        program = _program(app, instance, priority[instance.process], user, log_dir)
+        if instance.spec.is_task:
+            program = _task_comment(plan, instance) + program
+        sections.append(program)
     return {f"{app}.conf": "\n".join(sections)}
+
+
+def _task_comment(plan: Plan, instance: Instance) -> str:
+    """Why a task has the lowest priority, and what supervisord still cannot do for it."""
+    dependents = [spec.name for spec in plan.specs if instance.process in spec.depends_on]
+    after = f" ({', '.join(dependents)})" if dependents else ""
+    lines = [
+        f"# {instance.name} is a one-shot task (startsecs = 0, autorestart = false). It has the lowest",
+        "# priority, so supervisord starts it first, but supervisord cannot wait for it to complete:",
+        f"# what depends on it{after} starts right after it, even if it fails. To keep the order,",
+        f"# run it to completion first (supervise run {instance.process}), then start the group.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _program(app: str, instance: Instance, priority: int, user: str | None, log_dir: str | None) -> str:

@@ -145,6 +145,12 @@ def _target(plan: Plan, app: str) -> str:
         "# readiness), and the doubling backoff (RestartSec= is backoff.initial, fixed).",
         "# startsecs/startretries become StartLimitBurst=/StartLimitIntervalSec=.",
     ]
+    tasks = [s.name for s in plan.specs if s.is_task]
+    if tasks:
+        lines.append(
+            f"# One-shot tasks ({', '.join(tasks)}): Type=oneshot units; what depends on them has "
+            "Requires= and After= on them, so it starts only once they exited successfully."
+        )
     if manual:
         lines.append(f"# Not started with the target (autostart = false): {' '.join(manual)}")
     lines += [
@@ -161,16 +167,31 @@ def _target(plan: Plan, app: str) -> str:
 def _service(plan: Plan, app: str, instance: Instance, options: ExportOptions) -> str:
     spec = instance.spec
     name = unit_name(app, instance)
-    deps = [unit_name(app, dep) for dep_name in spec.depends_on for dep in plan.instances_of(dep_name)]
+    deps = [dep for dep_name in spec.depends_on for dep in plan.instances_of(dep_name)]
     lines = [f"# {instance.name} of {app}, written by `supervise export`; see {app}.target."]
+    if spec.is_task:
+        lines.append(
+            "# A one-shot task: Type=oneshot, so the units that require it start only once it has "
+            "exited successfully."
+        )
     left_out = [what for what, used in (("watch", spec.watch), ("ready", spec.ready)) if used]
     if left_out:
         lines.append(f"# Left out (no systemd equivalent): {' and '.join(left_out)}.")
     lines += ["", "[Unit]", f"Description={app} {instance.name}", f"PartOf={app}.target"]
     if deps:
-        lines += [f"After={' '.join(deps)}", f"Wants={' '.join(deps)}"]
+        # A task is required: if it fails, what depends on it does not start.
+        required = [unit_name(app, dep) for dep in deps if dep.spec.is_task]
+        wanted = [unit_name(app, dep) for dep in deps if not dep.spec.is_task]
+        lines.append(f"After={' '.join(unit_name(app, dep) for dep in deps)}")
+        lines += [f"Requires={' '.join(required)}"] if required else []
+        lines += [f"Wants={' '.join(wanted)}"] if wanted else []
     lines += _start_limit(spec)
-    lines += ["", "[Service]", "Type=simple"]
+    if spec.is_task:
+        # Started = exited successfully; it stays "active" so units that require it can start
+        # later too, and a migration may take longer than the default 90 s start timeout.
+        lines += ["", "[Service]", "Type=oneshot", "RemainAfterExit=yes", "TimeoutStartSec=infinity"]
+    else:
+        lines += ["", "[Service]", "Type=simple"]
     exec_start, environment, directory = _launch(instance)
     if directory is not None:
         lines.append(f"WorkingDirectory={plain_value(directory)}")
