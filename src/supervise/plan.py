@@ -225,7 +225,9 @@ def without_restarts(plan: Plan) -> Plan:
     instances = []
     for instance in plan.instances:
         policy = replace(instance.spec.restart, autorestart=Autorestart.NEVER, startretries=0)
-        instances.append(replace(instance, spec=replace(instance.spec, restart=policy)))
+        # A long-running process with startsecs = 0 stays one: no restarts does not make it a task.
+        spec = replace(instance.spec, restart=policy, oneshot=instance.spec.is_task)
+        instances.append(replace(instance, spec=spec))
     return replace(plan, instances=tuple(instances))
 
 

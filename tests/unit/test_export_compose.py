@@ -188,7 +188,9 @@ def test_http_probe_becomes_a_python_healthcheck(make_project: MakeProject) -> N
     assert "python3 inside the container" in text
 
 
-@pytest.mark.parametrize(("interval", "expected"), [("0.5", "10s"), ("1", "1s"), ("2.5", "2500ms"), ("30", "30s")])
+@pytest.mark.parametrize(
+    ("interval", "expected"), [("0.5", "10s"), ("1", "1s"), ("2.5", "2500ms"), ("30", "30s")]
+)
 def test_probe_intervals_under_a_second_are_not_copied_into_production(
     make_project: MakeProject, interval: str, expected: str
 ) -> None:

@@ -365,7 +365,9 @@ def test_tcp_probe_becomes_tcp_socket(make_project: MakeProject) -> None:
     assert probe == {"tcpSocket": {"port": 5000}, "periodSeconds": 10, "timeoutSeconds": 1}
 
 
-@pytest.mark.parametrize(("interval", "period"), [("0.25", 10), ("0.999", 10), ("1", 1), ("1.5", 2), ("30", 30)])
+@pytest.mark.parametrize(
+    ("interval", "period"), [("0.25", 10), ("0.999", 10), ("1", 1), ("1.5", 2), ("30", 30)]
+)
 def test_probe_intervals_under_a_second_are_not_copied_into_production(
     make_project: MakeProject, interval: str, period: int
 ) -> None:

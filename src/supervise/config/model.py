@@ -119,6 +119,8 @@ class ProcessSpec:
     depends_on: tuple[str, ...] = ()
     origin: str = ""
     """Where it was defined (`Procfile:3`, `pyproject.toml: tool.supervise.processes.web`)."""
+    oneshot: bool | None = None
+    """None: a task when its policy says so (see `is_task`); pinned when a run rewrites the policy."""
 
     @property
     def stop_signal_number(self) -> signal.Signals:
@@ -147,6 +149,8 @@ class ProcessSpec:
 
         What depends on a task starts once it has exited with an expected code.
         """
+        if self.oneshot is not None:
+            return self.oneshot
         return self.restart.startsecs == 0 and self.restart.autorestart is Autorestart.NEVER
 
 

@@ -84,8 +84,10 @@ def stranded_line(failed: Running, names: Collection[str]) -> str:
     if failed.instance.spec.is_task and lifecycle.returncode is not None:
         why = f"{failed.name} {describe_exit(lifecycle.returncode)}"
     else:
-        why = f"{failed.name} ended ({lifecycle.state.value}) without being ready"
-    return f"not starting {', '.join(sorted(names))}: {why}, and they depend on it"
+        why = f"{failed.name} is {lifecycle.state.value} and was never ready"
+    *first, last = sorted(names)
+    who = f"{', '.join(first)} and {last}" if first else last
+    return f"{why}, so {who} will not start"
 
 
 def final_code(
