@@ -365,3 +365,19 @@ def test_nul_byte_is_a_usage_error(tmp_path: Path) -> None:
     spec = ProcessSpec(name="w", command="w", env=MappingProxyType({"A": "a\0b"}))
     with pytest.raises(UsageError, match=re.escape('w.1: environment variable "A" contains a NUL byte')):
         render(make_plan(tmp_path, spec), ExportOptions(app="app"))
+
+
+def test_a_task_gets_the_lowest_priority_and_a_comment_naming_its_dependents(tmp_path: Path) -> None:
+    task = RestartPolicy(autorestart=Autorestart.NEVER, startsecs=0)
+    web = ProcessSpec(name="web", command="web", depends_on=("release",))
+    worker = ProcessSpec(name="worker", command="work", depends_on=("release",))
+    release = ProcessSpec(name="release", command="migrate", restart=task)
+    text = render(make_plan(tmp_path, web, worker, release), ExportOptions(app="app"))["app.conf"]
+    configs = load(tmp_path, text)  # supervisord reads it as it is
+    priorities = {name: config.priority for name, config in configs.items()}  # type: ignore[attr-defined]
+    assert min(priorities, key=priorities.__getitem__) == "app-release-1"
+    assert configs["app-release-1"].startsecs == 0  # type: ignore[attr-defined]
+    comment = text[: text.index("[program:app-release-1]")].rsplit("\n\n", 1)[1]
+    assert "supervisord cannot wait for it to complete" in comment
+    assert "what depends on it (web, worker) starts right after it" in comment
+    assert "supervise run release" in comment

@@ -400,3 +400,18 @@ def test_stop_timeout_0_kills_at_once_rather_than_never(tmp_path: Path) -> None:
     spec = ProcessSpec(name="w", command="w", stop_timeout=0)
     unit = read_unit(render(make_plan(tmp_path, spec), ExportOptions(app="app"))["app-w-1.service"])
     assert unit["TimeoutStopSec"] == ["1ms"]
+
+
+def test_a_task_is_required_and_a_service_wanted(tmp_path: Path) -> None:
+    task = RestartPolicy(autorestart=Autorestart.NEVER, startsecs=0)
+    migrate = ProcessSpec(name="migrate", command="migrate", restart=task)
+    db = ProcessSpec(name="db", command="db")
+    web = ProcessSpec(name="web", command="web", depends_on=("migrate", "db"))
+    units = render(make_plan(tmp_path, migrate, db, web), ExportOptions(app="app"))
+    web1, migrate1 = read_unit(units["app-web-1.service"]), read_unit(units["app-migrate-1.service"])
+    assert web1["After"] == ["app-migrate-1.service app-db-1.service"]
+    assert web1["Requires"] == ["app-migrate-1.service"] and web1["Wants"] == ["app-db-1.service"]
+    assert migrate1["Type"] == ["oneshot"] and migrate1["RemainAfterExit"] == ["yes"]
+    assert migrate1["Restart"] == ["no"] and migrate1["StartLimitIntervalSec"] == ["0"]
+    assert read_unit(units["app-db-1.service"])["Type"] == ["simple"]
+    assert "# One-shot tasks (migrate): Type=oneshot units" in units["app.target"]

@@ -457,3 +457,34 @@ def test_a_single_chunk_bigger_than_16_mib_is_cut_too(out: Out) -> None:
     p.feed("web.1", b"short\n" + b"w" * (LIMIT + 10) + b"\nend\n")
     p.flush()
     assert _sizes(out) == [5, LIMIT, 10, 3]
+
+
+# -- --no-timestamp and --no-prefix ------------------------------------------------------
+
+
+def test_no_timestamp_keeps_the_padded_name(out: Out) -> None:
+    printer = Printer(out.fd, ["web.1", "worker.1"], color=False, clock=lambda: T, timestamp=False)
+    printer.feed("web.1", b"a\nb\n")
+    printer.system("hello")
+    printer.flush()
+    assert out.lines() == ["web.1    | a", "web.1    | b", "system   | hello"]
+
+
+def test_no_timestamp_never_reads_the_clock(out: Out) -> None:
+    def clock() -> float:
+        raise AssertionError("the clock was read")
+
+    printer = Printer(out.fd, ["web.1"], color=True, clock=clock, timestamp=False)
+    printer.feed("web.1", b"x\n")
+    printer.flush()
+    assert SGR.sub("", out.text()) == "web.1  | x\n"
+
+
+def test_no_prefix_prints_lines_as_written_color_or_not(out: Out) -> None:
+    for color in (False, True):
+        printer = Printer(out.fd, ["web.1"], color=color, clock=lambda: T, prefix=False)
+        printer.feed("web.1", b"first\nsecond\npartial")
+        printer.end("web.1")
+        printer.system("web.1 exited")
+        printer.flush()
+    assert out.lines() == ["first", "second", "partial", "web.1 exited"] * 2  # no prefix left to color

@@ -11,7 +11,15 @@ import pytest
 
 from supervise.config.model import Probe, ProbeKind, ProcessSpec, Project
 from supervise.errors import UsageError
-from supervise.plan import Plan, build_plan, dependency_order, parse_formation, stop_waves
+from supervise.plan import (
+    Plan,
+    build_plan,
+    dependency_order,
+    parse_formation,
+    start_waves,
+    stop_waves,
+    with_path_first,
+)
 
 ROOT = Path("/srv/app")
 
@@ -354,3 +362,27 @@ def test_stop_waves_stop_dependents_before_their_dependencies() -> None:
 
 def test_stop_waves_without_dependencies_is_one_wave() -> None:
     assert stop_waves([spec("a"), spec("b")]) == [["a", "b"]]
+
+
+def test_start_waves_put_the_release_first_and_what_waits_on_waiters_after() -> None:
+    specs = [
+        spec("web", depends_on=("release", "db")),
+        spec("release", depends_on=("db",)),
+        spec("db"),
+        spec("proxy", depends_on=("web",)),
+        spec("clock"),
+    ]
+    assert start_waves(specs) == [["db", "clock"], ["release"], ["web"], ["proxy"]]
+
+
+def test_with_path_first_puts_the_folder_first_once() -> None:
+    proj = project(
+        spec("web"), spec("tools", env={"PATH": "/opt/bin:/bin"}), spec("again", env={"PATH": "/v/bin"})
+    )
+    plan = with_path_first(plan_of(proj), "/v/bin", "/usr/bin:/bin")
+    assert [i.env["PATH"] for i in plan.instances] == [
+        "/v/bin:/usr/bin:/bin",
+        "/v/bin:/opt/bin:/bin",
+        "/v/bin",
+    ]
+    assert "PATH" not in plan_of(proj).instances[0].env  # the plan it came from is untouched
