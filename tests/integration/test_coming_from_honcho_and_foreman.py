@@ -331,3 +331,13 @@ def test_procfile_that_is_missing_or_not_used_is_said(make_project: MakeProject)
         "supervise: warning: PROCFILE=Procfile (from .env) is not used: [tool.supervise] in "
         "pyproject.toml defines the processes (use -f to run a Procfile instead)\n"
     )
+
+
+def test_a_dot_foreman_that_is_a_fifo_is_one_line_not_a_hang(make_project: MakeProject) -> None:
+    root = make_project({"Procfile": ECHO})
+    os.mkfifo(root / ".foreman")
+    result = run_cli("check", cwd=root, timeout=10)
+    assert (result.returncode, result.stderr) == (
+        2,
+        "supervise: .foreman: is a FIFO (named pipe), not a regular file\n",
+    )

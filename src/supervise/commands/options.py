@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervise.config.model import MAX_STOP_TIMEOUT, Project
+from supervise.config.model import MAX_SECONDS, Project
 from supervise.errors import UsageError
 from supervise.plan import Plan, build_plan, parse_formation
 
@@ -49,9 +49,9 @@ class CommonOptions:
         no_timestamp: bool = False,
     ) -> CommonOptions:
         """The options as typed, over the defaults of a `.foreman` file (its notices go to stderr)."""
-        if stop_timeout is not None and not 0 <= stop_timeout <= MAX_STOP_TIMEOUT:
+        if stop_timeout is not None and not 0 <= stop_timeout <= MAX_SECONDS:
             shown = f"{stop_timeout:g}" if math.isfinite(stop_timeout) else str(stop_timeout)
-            raise UsageError(f"--stop-timeout {shown}: expected seconds from 0 to {MAX_STOP_TIMEOUT:g}")
+            raise UsageError(f"--stop-timeout {shown}: expected seconds from 0 to {MAX_SECONDS:g}")
         # honcho takes `-e .env,.env.local`; foreman and supervise take -e twice: both work.
         files = tuple(part.strip() for item in env_files for part in item.split(",") if part.strip())
         options = cls(procfile, root, files, formation, port, no_color, stop_timeout, no_prefix, no_timestamp)

@@ -8,11 +8,13 @@ mean the same here (`procfile`, `env`, `formation` or `concurrency`, `port`,
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from supervise.config.model import MAX_STOP_TIMEOUT
+from supervise.config.model import MAX_SECONDS
+from supervise.config.source import read_source
 from supervise.errors import ConfigError
 
 FILE_NAME = ".foreman"
@@ -43,16 +45,14 @@ class ForemanDefaults:
 
 
 def read_foreman(path: Path, display: str) -> ForemanDefaults | None:
-    """The `.foreman` file at `path` (shown as `display`), or None when there is none."""
-    if not path.is_file():
+    """The `.foreman` file at `path` (shown as `display`), or None when there is none.
+
+    Read as every configuration file is (source.py): a FIFO or a device there is
+    one error naming it, never a hang.
+    """
+    if not os.path.lexists(path):
         return None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError("not UTF-8 text", file=display) from None
-    except OSError as error:
-        raise ConfigError(f"cannot read: {error.strerror}", file=display) from None
-    return parse_foreman(text, display)
+    return parse_foreman(read_source(path, display), display)
 
 
 def parse_foreman(text: str, filename: str = FILE_NAME) -> ForemanDefaults:
@@ -121,9 +121,9 @@ def _seconds(item: tuple[str, int] | None, filename: str) -> float | None:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if not 0 <= seconds <= MAX_STOP_TIMEOUT:
+    if not 0 <= seconds <= MAX_SECONDS:
         raise ConfigError(
-            f'timeout: expected seconds from 0 to {MAX_STOP_TIMEOUT:g}, got "{value}"',
+            f'timeout: expected seconds from 0 to {MAX_SECONDS:g}, got "{value}"',
             file=filename,
             line=number,
         )

@@ -93,8 +93,6 @@ MAX_RETRIES = 10_000
 MAX_NAME_LENGTH = 64
 """The longest process name: exports build file and unit names from it (NAME_MAX is 255 bytes)."""
 DEFAULT_STOP_TIMEOUT = 10.0
-MAX_STOP_TIMEOUT = 86400.0
-"""For `-t` and `.foreman`'s `timeout`: a stop timeout over a day is a typo."""
 DEFAULT_PORT_BASE = 5000
 
 
