@@ -9,6 +9,9 @@ ever reach the buffer, so lines of different instances cannot interleave.
 A line is held until its newline, but never past LINE_LIMIT bytes: a child
 printing a 200 MB line with no newline must not take 200 MB (and several
 copies of it) of `up`'s memory. Such a line is printed in LINE_LIMIT pieces.
+
+Every line is sanitized first (`sanitize.py`): a child cannot move the cursor,
+erase, or fake a line of supervise's.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import selectors
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from supervise.runtime.sanitize import sanitize
+
 SYSTEM = "system"
 """The name on supervise's own lines."""
 
 RESET = "\x1b[0m"
 PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
-"""SGR colors, one per process type in first-seen order; red is left for nobody."""
+"""SGR colors, one per process type by its place in the project; red is left for nobody."""
 SYSTEM_STYLE = "1"
 """Bold in the terminal's own color: not in the palette, so never mistaken for a process."""
 
@@ -58,6 +63,7 @@ class Printer:
         names: Sequence[str],
         *,
         color: bool,
+        kinds: Sequence[str] = (),
         clock: Callable[[], float] = time.time,
         loop: asyncio.AbstractEventLoop | None = None,
         write: Writer = os.write,
@@ -66,7 +72,8 @@ class Printer:
         prefix: bool = True,
         timestamp: bool = True,
     ) -> None:
-        """`write` is a seam for tests (count the writes); production uses os.write.
+        """`kinds`: every process type of the project, in order, so that a type's color
+        does not depend on what is selected. `write` is a seam for tests (count the writes).
 
         With a loop, a full non-blocking fd never blocks it: what is left waits
         for the fd to drain, and `on_stalled(True)` asks the caller to stop
@@ -84,6 +91,8 @@ class Printer:
         self._write = write
         self._width = max(len(n) for n in [*names, SYSTEM])
         self._styles: dict[str, str] = {}
+        for kind in kinds:
+            self._style(kind)
         for name in names:
             self._style(name)
         self._tails: dict[str, list[bytes]] = {}
@@ -96,6 +105,11 @@ class Printer:
         self._on_stalled = on_stalled
         self._backlog: memoryview | None = None
         """What a full fd did not take yet; written when it drains, before anything newer."""
+
+    @property
+    def width(self) -> int:
+        """Columns the prefix `HH:MM:SS name | ` takes."""
+        return len("00:00:00  | ") + self._width
 
     @property
     def broken(self) -> bool:
@@ -121,11 +135,17 @@ class Printer:
         if last + 1 < len(data):
             self._hold(name, data[last + 1 :])
 
+    def pending(self, name: str) -> bool:
+        """Whether part of a line of `name` waits for its newline."""
+        return name in self._tails
+
     def end(self, name: str) -> None:
-        """EOF on `name`'s pipe: print its unterminated last line, if any."""
+        """EOF on `name`'s pipe (or a prompt that waited): print its unterminated line, if any.
+
+        What `name` writes next starts a line of its own."""
         tail = self._take_tail(name)
         if tail and not self._broken:
-            self._queue_text(name, tail.decode("utf-8", "replace"))
+            self._queue_text(name, self._sanitized(tail))
 
     def _hold(self, name: str, data: bytes) -> None:
         """Keep the start of a line until its newline; print LINE_LIMIT pieces of one that is longer."""
@@ -137,7 +157,7 @@ class Printer:
         start = 0
         while len(held) - start > LINE_LIMIT:
             cut = _character_start(held, start + LINE_LIMIT)
-            self._queue_text(name, str(memoryview(held)[start:cut], "utf-8", "replace"))
+            self._queue_text(name, self._sanitized(held[start:cut]))
             start = cut
         self._tails[name] = [held[start:]]
         self._tail_sizes[name] = len(held) - start
@@ -151,16 +171,22 @@ class Printer:
     def _queue_lines(self, name: str, whole: bytes) -> None:
         """Queue whole lines (joined by newlines); a line over LINE_LIMIT goes in pieces."""
         if len(whole) <= LINE_LIMIT:
-            self._queue_text(name, whole.decode("utf-8", "replace"))
+            self._queue_text(name, self._sanitized(whole))
             return
         for line in whole.split(b"\n"):  # rare: a chunk bigger than the limit
             self._hold(name, line)
-            self._queue_text(name, self._take_tail(name).decode("utf-8", "replace"))
+            self._queue_text(name, self._sanitized(self._take_tail(name)))
+
+    def _sanitized(self, lines: bytes) -> str:
+        """`lines` as they may be shown (`sanitize.py`), decoded: what is not UTF-8 shows as U+FFFD."""
+        return sanitize(lines, color=self._color).decode("utf-8", "replace")
 
     def system(self, message: str) -> None:
         """One of supervise's own lines, under the name `system`."""
         if not self._broken:
-            self._queue_text(SYSTEM, message.rstrip("\n"), errors="replace")
+            # Sanitized too: a message may quote a file name, and file names can hold escapes.
+            safe = sanitize(message.rstrip("\n").encode("utf-8", "replace"), color=False)
+            self._queue_text(SYSTEM, safe.decode("utf-8"))
 
     def flush(self) -> None:
         """Write everything queued in one os.write (more only on a partial write)."""
@@ -183,15 +209,11 @@ class Printer:
         if pending and not self._broken:
             self._write_all(pending, grace=grace)
 
-    def _queue_text(self, name: str, text: str, errors: str = "strict") -> None:
-        """Prefix every line of `text` (newlines inside, none at the end) and queue it."""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
-            if text.endswith("\r"):
-                text = text[:-1]
+    def _queue_text(self, name: str, text: str) -> None:
+        """Prefix every line of sanitized `text` (newlines inside, none at the end) and queue it."""
         first, separator, line_end = self._prefix(name)
         # Three parts, not one concatenated string: a 16 MiB line is then copied once less.
-        body = text.replace("\n", separator).encode("utf-8", errors)
+        body = text.replace("\n", separator).encode("utf-8")
         self._queue += (first.encode(), body, line_end.encode())
         if self._loop is not None and not self._scheduled:
             self._scheduled = True
@@ -217,7 +239,7 @@ class Printer:
         return first, line_end + first, line_end
 
     def _style(self, name: str) -> str:
-        """The SGR code for `name`: one per process type, first seen first."""
+        """The SGR code for `name`: one per process type, in project order."""
         if name == SYSTEM:
             return SYSTEM_STYLE
         kind = process_type(name)
