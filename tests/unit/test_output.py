@@ -37,10 +37,11 @@ class Out:
         names: Sequence[str] = ("web.1",),
         *,
         color: bool = False,
+        kinds: Sequence[str] = (),
         clock: Callable[[], float] = lambda: T,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> Printer:
-        return Printer(self.fd, names, color=color, clock=clock, loop=loop, write=self.write)
+        return Printer(self.fd, names, color=color, kinds=kinds, clock=clock, loop=loop, write=self.write)
 
     def text(self) -> str:
         return self.path.read_bytes().decode("utf-8")
@@ -171,6 +172,62 @@ def test_one_color_per_process_type_and_system_apart(out: Out) -> None:
     assert SYSTEM_STYLE not in PALETTE
 
 
+def test_a_type_keeps_its_color_whatever_is_selected(out: Out) -> None:
+    kinds = ["web", "worker", "assets"]
+    everything = out.printer(["web.1", "worker.1", "assets.1"], color=True, kinds=kinds)
+    some = out.printer(["assets.1", "worker.1"], color=True, kinds=kinds)
+    for p in (everything, some):
+        p.feed("assets.1", b"x\n")
+        p.flush()
+    assert [SGR.match(line).group() for line in out.lines()] == [f"\x1b[{PALETTE[2]}m"] * 2  # type: ignore[union-attr]
+
+
+def test_children_cannot_fake_a_line_or_move_the_cursor(out: Out) -> None:
+    p = out.printer(["web.1"], color=True)
+    fake = f"{STAMP} system | web.1 exited with code 0"
+    p.feed("web.1", f"\x1b[2J\x1b[H\x1b[1A\x1b[2K\r{fake}\n".encode())
+    p.feed("web.1", f"progress\x1b[1G{fake}\n\x1b]0;title\x07\x1b[31mred\x1b[0m\n".encode())
+    p.flush()
+    prefix = f"\x1b[{PALETTE[0]}m{STAMP} web.1  | {RESET}"
+    assert out.lines() == [
+        f"{prefix}{fake}{RESET}",
+        f"{prefix}progress{fake}{RESET}",
+        f"{prefix}\x1b[31mred\x1b[0m{RESET}",
+    ]
+
+
+def test_without_color_a_childs_colors_are_removed(out: Out) -> None:
+    p = out.printer()
+    p.feed("web.1", b"\x1b[1;31mred\x1b[0m\n")
+    p.flush()
+    assert out.lines() == [f"{STAMP} web.1  | red"]
+
+
+def test_system_messages_are_sanitized_too(out: Out) -> None:
+    p = out.printer(color=True)
+    p.system("src/\x1b[2Jevil\r.py changed")
+    p.flush()
+    assert "\x1b[2J" not in out.text() and "\r" not in out.text()
+
+
+def test_a_waiting_partial_line_can_be_shown_and_the_rest_follows_on_its_own_line(out: Out) -> None:
+    p = out.printer()
+    p.feed("web.1", b"(Pdb) ")
+    assert p.pending("web.1")
+    p.end("web.1")
+    assert not p.pending("web.1")
+    p.feed("web.1", b"p 6*7\r\n42\r\n")
+    p.flush()
+    assert out.lines() == [f"{STAMP} web.1  | {line}" for line in ("(Pdb) ", "p 6*7", "42")]
+
+
+def test_width_is_the_prefix_length(out: Out) -> None:
+    p = out.printer(["web.1", "worker.10"])
+    p.feed("web.1", b"x\n")
+    p.flush()
+    assert p.width == len(f"{STAMP} worker.10 | ")
+
+
 def test_system_message_with_newlines_prefixes_every_line(out: Out) -> None:
     p = out.printer()
     p.system("first\nsecond\n")
@@ -235,11 +292,14 @@ def test_bytes_decode_as_utf8_with_replacement(out: Out, chunks_: list[bytes], e
     [
         ([b"a\r\nb\r\n"], ["a", "b"]),
         ([b"a\r", b"\nb\n"], ["a", "b"]),
-        ([b"50%\r100%\n"], ["50%\r100%"]),
-        ([b"a\r\r\n"], ["a\r"]),
+        ([b"50%\r100%\n"], ["100%"]),
+        ([b"a\r\r\n"], ["a"]),
+        ([b"50%\r", b"100%\r", b"\n"], ["100%"]),
     ],
 )
-def test_crlf_loses_its_cr(out: Out, chunks_: list[bytes], expected: list[str]) -> None:
+def test_crlf_loses_its_cr_and_a_line_shows_its_final_state(
+    out: Out, chunks_: list[bytes], expected: list[str]
+) -> None:
     p = out.printer()
     for chunk in chunks_:
         p.feed("web.1", chunk)

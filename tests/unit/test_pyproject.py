@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from supervise.config.load import load_project
-from supervise.config.model import Autorestart, Backoff, Probe, ProbeKind, Project
+from supervise.config.model import Autorestart, Backoff, Probe, ProbeKind, Project, Tty
 from supervise.config.pattern import HINT
 from supervise.errors import ConfigError, SuperviseError, UsageError
 
@@ -60,7 +60,7 @@ def test_unknown_key_without_a_close_one_lists_the_keys(make_project: MakeProjec
     message = error_of(make_project, {"pyproject.toml": "[tool.supervise]\nzzz = 1\n" + WEB})
     assert message == (
         f"{P}.zzz: unknown key; expected one of: "
-        "procfile, env_files, port_base, stop_timeout, stopasgroup, processes, groups"
+        "procfile, env_files, port_base, stop_timeout, stopasgroup, tty, processes, groups"
     )
 
 
@@ -120,6 +120,8 @@ def test_unknown_key_inside_ready_and_backoff(make_project: MakeProject) -> None
             "expected at most 86400 seconds (one day), got 1e+300",
         ),
         ("startretries = 10001", "startretries", "expected at most 10000 retries, got 10001"),
+        ('tty = "yes"', "tty", 'expected true, false or "auto", got "yes"'),
+        ("tty = 1", "tty", 'expected true, false or "auto", got 1'),
         ('directory = "a\\u0000b"', "directory", 'contains a NUL character: "a\\u0000b"'),
         ('env = { A = "a\\u0000b" }', "env.A", 'contains a NUL character: "a\\u0000b"'),
         ('watch = ["a\\u0000b"]', "watch", 'contains a NUL character: "a\\u0000b"'),
@@ -146,6 +148,7 @@ def test_wrong_type_of_command(make_project: MakeProject, command: str, message:
         ("port_base = 70000", "port_base", "expected a port number from 1 to 65535, got 70000"),
         ("stop_timeout = -1", "stop_timeout", "expected a non-negative number, got -1"),
         ("stop_timeout = 1e308", "stop_timeout", "expected at most 86400 seconds (one day), got 1e+308"),
+        ('tty = "always"', "tty", 'expected true, false or "auto", got "always"'),
         ("processes = 1", "processes", "expected a table, got 1"),
         ("groups = []", "groups", "expected a table, got []"),
         ("groups = { g = 1 }", "groups.g", "expected a list of strings, got 1"),
@@ -416,6 +419,43 @@ def test_global_stop_timeout_reaches_procfile_entries(make_project: MakeProject)
 def test_stop_timeout_default_is_ten_seconds(make_project: MakeProject) -> None:
     root = make_project({"Procfile": "web: a\n"})
     assert load(root).process("web").stop_timeout == 10.0
+
+
+# -- tty ---------------------------------------------------------------------------------
+
+
+def test_tty_is_auto_unless_set_and_the_global_one_reaches_procfile_entries(
+    make_project: MakeProject,
+) -> None:
+    pyproject = (
+        '[tool.supervise]\nprocfile = "Procfile"\ntty = false\n'
+        '[tool.supervise.processes.web]\ntty = "auto"\n'
+        "[tool.supervise.processes.repl]\ntty = true\n"
+        '[tool.supervise.processes.db]\ncommand = "pg"\n'
+    )
+    root = make_project({"Procfile": "web: a\nworker: b\nrepl: c\n", "pyproject.toml": pyproject})
+    ttys = {spec.name: spec.tty for spec in load(root).processes}
+    assert ttys == {"web": Tty.AUTO, "worker": Tty.OFF, "repl": Tty.ON, "db": Tty.OFF}
+    plain = make_project({"plain/Procfile": "web: a\n"}) / "plain"
+    assert load(plain).process("web").tty is Tty.AUTO
+
+
+@pytest.mark.parametrize(
+    ("tty", "override", "terminal", "expected"),
+    [
+        (Tty.AUTO, None, True, True),
+        (Tty.AUTO, None, False, False),
+        (Tty.ON, None, False, True),
+        (Tty.OFF, None, True, False),
+        (Tty.OFF, True, False, True),
+        (Tty.ON, False, True, False),
+        (Tty.AUTO, True, False, True),
+    ],
+)
+def test_up_tty_flags_beat_the_setting_which_beats_auto(
+    tty: Tty, override: bool | None, terminal: bool, expected: bool
+) -> None:
+    assert tty.resolve(override, terminal) is expected
 
 
 # -- source selection ---------------------------------------------------------------------

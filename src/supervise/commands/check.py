@@ -12,7 +12,7 @@ from pathlib import Path
 
 from supervise.commands.options import CommonOptions
 from supervise.config.load import display_path
-from supervise.config.model import Autorestart, ProcessSpec
+from supervise.config.model import Autorestart, ProcessSpec, Tty
 from supervise.plan import Instance, Plan, start_waves
 
 # Words a shell handles itself: no program to find on PATH.
@@ -112,6 +112,8 @@ def describe_instance(instance: Instance, root: Path) -> list[str]:
         lines.append(f"  after    {', '.join(spec.depends_on)}")
     if not spec.autostart:
         lines.append("  autostart false (started only when named)")
+    if spec.tty is not Tty.AUTO:
+        lines.append(f"  tty      {spec.tty.value}")
     return lines
 
 

@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from supervise.config.model import MAX_INSTANCES, MAX_RETRIES, MAX_SECONDS, Autorestart, signal_name
+from supervise.config.model import MAX_INSTANCES, MAX_RETRIES, MAX_SECONDS, Autorestart, Tty, signal_name
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -146,6 +146,14 @@ def to_autorestart(value: object) -> Autorestart:
     if isinstance(value, str) and value.lower() in {"true", "false", "unexpected"}:
         return Autorestart(value.lower())
     raise Invalid(f'expected true, false or "unexpected", got {show(value)}')
+
+
+def to_tty(value: object) -> Tty:
+    if isinstance(value, bool):
+        return Tty.ON if value else Tty.OFF
+    if isinstance(value, str) and value.lower() in {"true", "false", "auto"}:
+        return Tty(value.lower())
+    raise Invalid(f'expected true, false or "auto", got {show(value)}')
 
 
 def to_exitcodes(value: object) -> tuple[int, ...]:

@@ -281,11 +281,12 @@ def _merge(settings: Settings, root: Path, source: str, cwd: Path) -> list[Proce
 
 
 def _with_defaults(spec: ProcessSpec, settings: Settings) -> ProcessSpec:
-    """A Procfile entry with the project-wide `stop_timeout` and `stopasgroup`, where set."""
+    """A Procfile entry with the project-wide `stop_timeout`, `stopasgroup` and `tty`, where set."""
     return dataclasses.replace(
         spec,
         stop_timeout=spec.stop_timeout if settings.stop_timeout is None else settings.stop_timeout,
         stopasgroup=settings.stopasgroup,
+        tty=spec.tty if settings.tty is None else settings.tty,
     )
 
 

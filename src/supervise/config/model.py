@@ -26,6 +26,20 @@ class Autorestart(enum.Enum):
     UNEXPECTED = "unexpected"
 
 
+class Tty(enum.Enum):
+    """`tty`: a pseudo-terminal for the process; AUTO follows whether up's stdout is one."""
+
+    ON = "true"
+    OFF = "false"
+    AUTO = "auto"
+
+    def resolve(self, override: bool | None, terminal: bool) -> bool:
+        """Whether the process gets a pty: `up --tty/--no-tty` first, then this, then `terminal`."""
+        if override is not None:
+            return override
+        return terminal if self is Tty.AUTO else self is Tty.ON
+
+
 class ProbeKind(enum.Enum):
     """How readiness is checked."""
 
@@ -115,6 +129,7 @@ class ProcessSpec:
     watch_ignore: tuple[str, ...] = ()
     ready: Probe | None = None
     depends_on: tuple[str, ...] = ()
+    tty: Tty = Tty.AUTO
     origin: str = ""
     """Where it was defined (`Procfile:3`, `pyproject.toml: tool.supervise.processes.web`)."""
     oneshot: bool | None = None

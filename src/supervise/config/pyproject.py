@@ -29,8 +29,9 @@ from supervise.config.convert import (
     to_seconds,
     to_signal,
     to_str_list,
+    to_tty,
 )
-from supervise.config.model import PREFIX, Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy
+from supervise.config.model import PREFIX, Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy, Tty
 from supervise.config.procfile import name_problem
 from supervise.errors import ConfigError
 
@@ -81,7 +82,16 @@ class TableReader:
 
 # -- the schema ----------------------------------------------------------------
 
-TOP_KEYS = ("procfile", "env_files", "port_base", "stop_timeout", "stopasgroup", "processes", "groups")
+TOP_KEYS = (
+    "procfile",
+    "env_files",
+    "port_base",
+    "stop_timeout",
+    "stopasgroup",
+    "tty",
+    "processes",
+    "groups",
+)
 PROCESS_KEYS = (
     "command",
     "directory",
@@ -100,6 +110,7 @@ PROCESS_KEYS = (
     "watch_ignore",
     "ready",
     "depends_on",
+    "tty",
 )
 PROBE_KINDS = tuple(kind.value for kind in ProbeKind)
 
@@ -121,6 +132,8 @@ class Settings:
     port_base: int | None = None
     stop_timeout: float | None = None
     stopasgroup: bool | None = None
+    tty: Tty | None = None
+    """The default for every process, Procfile entries included."""
     processes: tuple[ProcessOptions, ...] = ()
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -130,6 +143,7 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
     top = TableReader(table, PREFIX, filename, TOP_KEYS)
     stop_timeout = top.get("stop_timeout", to_seconds, None)
     stopasgroup = top.get("stopasgroup", to_bool, None)
+    tty = top.get("tty", to_tty, None)
     processes_table = top.sub("processes", None)
     processes = []
     for name, value in processes_table.table.items():
@@ -140,7 +154,7 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
         if not isinstance(value, dict):
             raise ConfigError(f"expected a table, got {show(value)}", file=filename, key=path)
         reader = TableReader(value, path, filename, PROCESS_KEYS)
-        processes.append(_parse_process(name, reader, stop_timeout, stopasgroup))
+        processes.append(_parse_process(name, reader, stop_timeout, stopasgroup, tty))
     groups_reader = top.sub("groups", None)
     groups = {}
     for group, members in groups_reader.table.items():
@@ -154,13 +168,14 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
         port_base=top.get("port_base", to_port, None),
         stop_timeout=stop_timeout,
         stopasgroup=stopasgroup,
+        tty=tty,
         processes=tuple(processes),
         groups=MappingProxyType(groups),
     )
 
 
 def _parse_process(
-    name: str, r: TableReader, stop_timeout: float | None, stopasgroup: bool | None
+    name: str, r: TableReader, stop_timeout: float | None, stopasgroup: bool | None, tty: Tty | None
 ) -> ProcessOptions:
     defaults = ProcessSpec(name=name, command="")
     policy = RestartPolicy(
@@ -198,6 +213,7 @@ def _parse_process(
         watch_ignore=r.get("watch_ignore", to_str_list, ()),
         ready=_parse_probe(r) if "ready" in r.table else None,
         depends_on=r.get("depends_on", to_str_list, ()),
+        tty=r.get("tty", to_tty, defaults.tty if tty is None else tty),
         origin=f"{r.filename}: {r.path}",
     )
     return ProcessOptions(spec=spec, has_command="command" in r.table)
