@@ -164,6 +164,109 @@ class UpProcess:
             self.proc.stdout.close()
 
 
+class TerminalProcess:
+    """A command on a pseudo-terminal of its own (its controlling terminal), as a user runs it.
+
+    The test keeps the pty's slave open too, so it can compare the terminal's
+    settings before and after, and reads the master with bounded waits.
+    """
+
+    def __init__(
+        self,
+        argv: list[str],
+        cwd: Path,
+        env: Mapping[str, str] | None = None,
+        size: tuple[int, int] = (100, 30),
+    ) -> None:
+        import fcntl
+        import struct
+        import subprocess
+        import termios
+
+        self.master, self.slave = os.openpty()
+        columns, rows = size
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.output = b""
+        # A session leader opening its terminal by path makes it its controlling terminal.
+        script = f'true <>{os.ttyname(self.slave)}; exec "$@"'
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", script, "sh", *argv],
+            cwd=cwd,
+            env=dict(env) if env is not None else clean_env(),
+            stdin=self.slave,
+            stdout=self.slave,
+            stderr=self.slave,
+            start_new_session=True,
+        )
+
+    def termios(self) -> list[object]:
+        import termios
+
+        return termios.tcgetattr(self.slave)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def _read(self, timeout: float) -> bool:
+        import select
+
+        ready, _, _ = select.select([self.master], [], [], max(0.0, timeout))
+        if ready:
+            try:
+                self.output += os.read(self.master, 1 << 16)
+            except OSError:
+                return False
+        return True
+
+    def expect(self, pattern: bytes, timeout: float = 10.0, start: int = 0) -> re.Match[bytes]:
+        """Wait until the terminal has shown something matching `pattern` (a bytes regex)."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(self.output, start)
+            if match:
+                return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._read(min(remaining, 0.1)):
+                raise AssertionError(
+                    f"no {pattern!r} within {timeout} s; the terminal shows:\n{self.output!r}"
+                )
+
+    def wait(self, timeout: float = 10.0) -> int:
+        """Wait for exit (reading what it shows meanwhile); the exit code."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout} s; the terminal shows:\n{self.output!r}")
+            self._read(0.05)
+        while self._read(0) and self._drained() is False:
+            pass
+        return self.proc.returncode
+
+    def _drained(self) -> bool:
+        import select
+
+        return not select.select([self.master], [], [], 0)[0]
+
+    def close(self) -> None:
+        import contextlib
+        import signal as signals
+
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signals.SIGKILL)
+            self.proc.wait()
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> TerminalProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def pid_gone(pid: int) -> bool:
     """True when `pid` no longer runs (a zombie counts as gone)."""
     try:

@@ -129,6 +129,14 @@ def up(
         float | None,
         typer.Option("--ready-timeout", metavar="S", help="Fail (exit 1) if not all ready within S seconds."),
     ] = None,
+    tty: Annotated[
+        bool | None,
+        typer.Option(
+            "--tty/--no-tty",
+            help="Give every process a pseudo-terminal, or none (default: each process's tty setting).",
+            show_default=False,
+        ),
+    ] = None,
     procfile: Procfile = None,
     root: Root = None,
     env_file: EnvFile = None,
@@ -146,7 +154,7 @@ def up(
         procfile, root, env_file, formation, port, no_color, stop_timeout, no_prefix, no_timestamp
     )
     up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout)
-    return run_up(common, names or [], up_options)
+    return run_up(common, names or [], up_options, tty)
 
 
 def check(
@@ -277,7 +285,18 @@ def start(names: Targets = None, procfile: Procfile = None, root: Root = None) -
     return run_action(_common(procfile, root), "start", names or [])
 
 
-COMMANDS = (up, check, run, export, init, status, restart, stop, start)
+def attach(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="An instance (web.1), or a process with one.")],
+    procfile: Procfile = None,
+    root: Root = None,
+) -> int:
+    """Connect this terminal to a running instance's terminal; Ctrl-] detaches."""
+    from supervise.commands.attach import run_attach
+
+    return run_attach(_common(procfile, root), name)
+
+
+COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach)
 SETTINGS: dict[str, dict[str, Any]] = {
     "run": {"context_settings": {"allow_interspersed_args": False, "ignore_unknown_options": True}},
 }

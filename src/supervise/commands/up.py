@@ -34,8 +34,11 @@ class UpOptions:
     ready_timeout: float | None = None
 
 
-def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
-    """`supervise up`: run the plan in the foreground; the process's exit code."""
+def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: bool | None = None) -> int:
+    """`supervise up`: run the plan in the foreground; the process's exit code.
+
+    `tty`: `--tty` (True) or `--no-tty` (False) over every process's `tty` setting.
+    """
     guardian.protect()  # done already when `up` came first on the command line (see __main__)
     _check_seconds("--timeout", up.timeout)
     _check_seconds("--ready-timeout", up.ready_timeout)
@@ -51,18 +54,22 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions) -> int:
         return EXIT_OUTPUT_CLOSED
     if up.abort_on_exit:
         plan = without_restarts(plan)  # foreman's way: the first exit ends the run
-    color = use_color(isatty=os.isatty(1), environ=os.environ, no_color_flag=options.no_color)
+    terminal = os.isatty(1)
+    color = use_color(isatty=terminal, environ=os.environ, no_color_flag=options.no_color)
     if color and sys.platform == "win32":  # elsewhere terminals read ANSI codes as they are
         import colorama
 
         colorama.just_fix_windows_console()
     with _nonblocking(sys.stdout.fileno()):
+        ttys = frozenset(spec.name for spec in plan.specs if spec.tty.resolve(tty, terminal))
         return asyncio.run(
-            _up(plan, up, color, prefix=not options.no_prefix, timestamp=not options.no_timestamp)
+            _up(plan, up, color, ttys, prefix=not options.no_prefix, timestamp=not options.no_timestamp)
         )
 
 
-async def _up(plan: Plan, up: UpOptions, color: bool, *, prefix: bool, timestamp: bool) -> int:
+async def _up(
+    plan: Plan, up: UpOptions, color: bool, ttys: frozenset[str], *, prefix: bool, timestamp: bool
+) -> int:
     from supervise.runtime.control import ControlServer
     from supervise.runtime.target import SupervisorTarget
 
@@ -83,13 +90,21 @@ async def _up(plan: Plan, up: UpOptions, color: bool, *, prefix: bool, timestamp
         sys.stdout.fileno(),
         names,
         color=color,
+        kinds=[
+            spec.name for spec in plan.project.processes
+        ],  # a type's color does not depend on the selection
         loop=loop,
         on_closed=output_closed,
         on_stalled=output_stalled,
         prefix=prefix,
         timestamp=timestamp,
     )
-    supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic)
+    terminals = None
+    if ttys:
+        from supervise.runtime.terminal import Terminals
+
+        terminals = Terminals(printer, sys.stdout.fileno(), ttys)
+    supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic, terminals=terminals)
     control = ControlServer(plan.project.root, SupervisorTarget(supervisor))
     await control.start()
     smoke = None

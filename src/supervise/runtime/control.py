@@ -8,7 +8,12 @@ way, versioned (`"v": 1`):
     {"v": 1, "op": "status", "names": []}          -> {"v": 1, "ok": true, "instances": [...]}
     {"v": 1, "op": "restart", "names": ["web"]}    -> {"v": 1, "ok": true, "instances": [...]}
     {"v": 1, "op": "hello"}                        -> {"v": 1, "ok": true, "pid": 123, "root": "/p"}
+    {"v": 1, "op": "attach", "names": ["web.1"], "size": [80, 24]}
+                                                   -> {"v": 1, "ok": true, "instance": "web.1"}, then frames
     anything refused                               -> {"v": 1, "ok": false, "error": "...", "exit": 2}
+
+An attach answer turns the connection into the instance's terminal stream
+(`attach.py`).
 
 Who owns the socket is decided by an flock on `<hash>.lock` next to it,
 which the kernel drops when `up` dies however it dies: a second `up` that
@@ -27,7 +32,7 @@ import dataclasses
 import os
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -40,6 +45,8 @@ from supervise.runtime.rundir import make_private, socket_path, take_lock
 
 if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
     import asyncio
+
+    from supervise.runtime.terminal import Terminal
 
 PROTOCOL = 1
 ACTIONS = ("restart", "stop", "start")
@@ -86,6 +93,21 @@ class ControlTarget(Protocol):
     async def stop(self, instances: Sequence[str]) -> None: ...
 
     async def start(self, instances: Sequence[str]) -> None: ...
+
+    def terminal(self, name: str) -> Terminal:
+        """The terminal of one running tty instance; ControlError (exit 1) when it has none."""
+        ...
+
+
+Stream = Callable[["asyncio.StreamReader", "asyncio.StreamWriter"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """An answer after which the connection carries a stream (attach)."""
+
+    answer: dict[str, Any]
+    stream: Stream
 
 
 class ControlServer:
@@ -158,6 +180,7 @@ class ControlServer:
         task = asyncio.current_task()
         assert task is not None
         self._clients.add(task)
+        stream: Stream | None = None
         try:
             try:
                 line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
@@ -166,52 +189,67 @@ class ControlServer:
             else:
                 if not line.strip():
                     return
-                answer = await self.answer(line)
+                answer, stream = await self._respond(line)
             writer.write(_encode(answer))
             await writer.drain()
+            if stream is not None:
+                await stream(reader, writer)
         except (OSError, asyncio.TimeoutError):
             pass  # the client went away or never asked; an action it started still completes
         except asyncio.CancelledError:
             # close() cancelled us: say so, and end normally (3.11's StreamReaderProtocol
             # logs a traceback when it asks a cancelled handler task for its exception).
-            with contextlib.suppress(Exception):
-                writer.write(_encode(_error("supervise up is shutting down", 1)))
+            # A stream has said goodbye in its own format.
+            if stream is None:
+                with contextlib.suppress(Exception):
+                    writer.write(_encode(_error("supervise up is shutting down", 1)))
         finally:
             self._clients.discard(task)
             writer.close()
 
     async def answer(self, line: bytes) -> dict[str, Any]:
         """The response to one request line."""
+        return (await self._respond(line))[0]
+
+    async def _respond(self, line: bytes) -> tuple[dict[str, Any], Stream | None]:
+        """The response to one request line, and the stream that follows it, if any."""
         import json  # only once a client talks to us: `up` starts without it
 
         try:
             request = json.loads(line)
         except (ValueError, RecursionError):  # RecursionError: `[[[[...` nested thousands deep
-            return _error("bad request: not JSON, or nested too deeply", 2)
+            return _error("bad request: not JSON, or nested too deeply", 2), None
         if not isinstance(request, dict):
-            return _error("bad request: expected a JSON object", 2)
+            return _error("bad request: expected a JSON object", 2), None
         version = request.get("v")
         if version != PROTOCOL:
             return _error(
                 f"this supervise up speaks control protocol v{PROTOCOL}, the request used v{version}; "
                 "run the same supervise version for up and for its clients",
                 2,
-            )
+            ), None
         op = request.get("op")
         names = request.get("names", [])
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            return _error("bad request: names must be a list of strings", 2)
+            return _error("bad request: names must be a list of strings", 2), None
         try:
-            return await self._dispatch(op, names)
+            answer = await self._dispatch(op, names, request)
         except SuperviseError as error:
-            return _error(str(error), error.exit_code)
+            return _error(str(error), error.exit_code), None
         except Exception as error:  # a bug in up: tell the client, keep serving
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-            return _error(f"supervise up failed to {op}: {error!r}", 1)
+            return _error(f"supervise up failed to {op}: {error!r}", 1), None
+        if isinstance(answer, Streaming):
+            return answer.answer, answer.stream
+        return answer, None
 
-    async def _dispatch(self, op: object, names: list[str]) -> dict[str, Any]:
+    async def _dispatch(
+        self, op: object, names: list[str], request: Mapping[str, Any]
+    ) -> dict[str, Any] | Streaming:
+        if op == "attach":
+            return self._attach(names, request.get("size"))
         if op == "hello":
             from supervise.runtime.guardian import up_pid
 
@@ -226,6 +264,19 @@ class ControlServer:
             await action[str(op)](instances)
             return _ok(instances=self._statuses(instances))
         return _error(f"bad request: unknown op {op!r}", 2)
+
+    def _attach(self, names: list[str], size: object) -> Streaming:
+        import functools
+
+        from supervise.runtime import attach
+
+        if len(names) != 1:
+            raise UsageError("attach: name one instance (web.1), or a process with one instance")
+        parsed = attach.parse_size(size)
+        if parsed is None:
+            raise UsageError("bad request: size must be [columns, rows]")
+        terminal = self.target.terminal(names[0])
+        return Streaming(_ok(instance=terminal.name), functools.partial(attach.serve, terminal, parsed))
 
     def _statuses(self, instances: Sequence[str] | None) -> list[dict[str, Any]]:
         wanted = None if instances is None else set(instances)

@@ -6,9 +6,10 @@ import neither asyncio nor the server.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +24,57 @@ ACTION_TIMEOUT = 60.0
 
 def request(root: Path, message: Mapping[str, Any], timeout: float, environ: Mapping[str, str]) -> Any:
     """Send one request to the `up` of `root` and return its answer; errors become SuperviseErrors."""
+    with connect(root, message, timeout, environ) as (_sock, answer, _rest):
+        return answer
+
+
+@contextlib.contextmanager
+def connect(
+    root: Path, message: Mapping[str, Any], timeout: float, environ: Mapping[str, str]
+) -> Iterator[tuple[socket.socket, dict[str, Any], bytes]]:
+    """Send one request and read its answer; the socket stays open for what follows (attach).
+
+    Yields the socket, the answer, and the bytes that came after the answer's line.
+    """
     import json
 
     path = socket_path(root, environ)
     data = json.dumps({"v": PROTOCOL, **message}).encode() + b"\n"
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
             sock.settimeout(timeout)
             try:
                 sock.connect(os.fsencode(path))
             except (FileNotFoundError, ConnectionRefusedError):
                 raise NotRunningError(f"no supervise up is running for {root}") from None
             sock.sendall(data)
-            with sock.makefile("rb") as stream:
-                reply = stream.readline()
-    except TimeoutError:
-        raise ControlError(
-            f"the supervise up for {root} did not answer within {timeout:g} s (is it suspended?)"
-        ) from None
-    except OSError as error:
-        raise ControlError(f"cannot talk to the supervise up for {root}: {error.strerror or error}") from None
+            reply, rest = _read_line(sock)
+        except TimeoutError:
+            raise ControlError(
+                f"the supervise up for {root} did not answer within {timeout:g} s (is it suspended?)"
+            ) from None
+        except OSError as error:
+            raise ControlError(
+                f"cannot talk to the supervise up for {root}: {error.strerror or error}"
+            ) from None
+        yield sock, _check(root, reply), rest
+
+
+def _read_line(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One line, and whatever arrived after it."""
+    data = b""
+    while b"\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data, b""
+        data += chunk
+    line, _, rest = data.partition(b"\n")
+    return line, rest
+
+
+def _check(root: Path, reply: bytes) -> dict[str, Any]:
+    import json
+
     try:
         answer = json.loads(reply)
     except ValueError:

@@ -3,9 +3,10 @@
 This is where lifecycle actions become system calls. Each spawn gets a new
 session (so its process group is ours to signal and the terminal's Ctrl-C
 does not reach it), stdin from /dev/null, and one pipe for stdout and stderr
-that goes straight to the Printer, chunk by chunk. Signals go through the
-spawn's ProcessGroup (group.py), and the lifecycle hears of an exit together
-with whether the group still has processes.
+that goes straight to the Printer, chunk by chunk; or, for a tty instance, a
+pty of its own for all three (`terminal.py`), read into the same protocol.
+Signals go through the spawn's ProcessGroup (group.py), and the lifecycle
+hears of an exit together with whether the group still has processes.
 """
 
 from __future__ import annotations
@@ -39,11 +40,13 @@ from supervise.runtime.lifecycle import (
     State,
     TimerFired,
     WatchGroup,
+    describe_exit,
 )
 from supervise.runtime.output import Printer
 
 if TYPE_CHECKING:
     from supervise.runtime.probes import LogMatcher
+    from supervise.runtime.terminal import Pty, Terminal
 
 # After the leader exits, how long to wait for its pipe to reach EOF so its
 # last lines print before the "exited" line (a grandchild may hold the pipe).
@@ -77,6 +80,7 @@ class RunningInstance:
         clock: Callable[[], float],
         on_change: Callable[[RunningInstance], None],
         on_task_done: Callable[[asyncio.Task[None]], None],
+        terminal: Terminal | None = None,
     ) -> None:
         self.instance = instance
         self.name = instance.name
@@ -97,6 +101,8 @@ class RunningInstance:
         """Ready at least once: enough for dependents that wait on it (a one-shot task counts)."""
         self.probe_error: str | None = None
         """Why the readiness probe has not passed yet (for `status` and waiting dependents)."""
+        self.terminal = terminal
+        """A tty instance's pseudo-terminals; None: pipes."""
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.SubprocessTransport | None = None
@@ -195,24 +201,29 @@ class RunningInstance:
             from supervise.runtime.probes import LogMatcher
 
             self.log_matcher = LogMatcher(probe.target)
+        command, stdin, stdout = spec.shell_line, subprocess.DEVNULL, subprocess.PIPE
+        pty = None
         try:
+            if self.terminal is not None:
+                pty = self.terminal.open()
+                command, stdin, stdout = pty.shell_line(command), pty.slave, pty.slave
             transport, _protocol = await self._loop.subprocess_exec(
                 lambda: _PipeProtocol(self),
                 "/bin/sh",
                 "-c",
-                spec.shell_line,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
+                command,
+                stdin=stdin,
+                stdout=stdout,
                 stderr=subprocess.STDOUT,
                 cwd=self.instance.cwd,
                 env=self.env,
                 start_new_session=True,
             )
         except OSError as error:
-            self.handle(SpawnFailed(f"{error.strerror or error} ({self.instance.cwd})"))
+            self._spawn_failed(pty, f"{error.strerror or error} ({self.instance.cwd})")
             return
         except Exception as error:  # anything else must still end in BACKOFF/FATAL, never a hang
-            self.handle(SpawnFailed(repr(error)))
+            self._spawn_failed(pty, repr(error))
             return
         self._transport = transport
         self.pid = transport.get_pid()
@@ -227,9 +238,16 @@ class RunningInstance:
             self._signal(pending)
         protocol = transport.get_protocol()
         assert isinstance(protocol, _PipeProtocol)
+        if pty is not None and self.terminal is not None:
+            self.terminal.connect(pty, protocol)
         protocol.spawned = True
         if protocol.exit_pending:
             protocol.finish_exit()
+
+    def _spawn_failed(self, pty: Pty | None, reason: str) -> None:
+        if pty is not None and self.terminal is not None:
+            self.terminal.discard(pty)
+        self.handle(SpawnFailed(reason))
 
     def _signal(self, action: Signal) -> None:
         """The main process alone, or its group and escapees, as the lifecycle says."""
@@ -248,10 +266,14 @@ class RunningInstance:
             self._probe_task.cancel()
             self._probe_task = None
         assert self.group is not None
+        if self.terminal is not None:
+            self.terminal.ended(f"{self.name} {describe_exit(returncode)}")
         self.handle(Exited(returncode, leftovers=self.group.alive_now()))
 
     def pause_output(self, paused: bool) -> None:
         """Stop (or go on) reading the output pipe: the child then blocks on it, nothing is lost."""
+        if self.terminal is not None:
+            self.terminal.pause_reading(paused)
         pipe = self._transport.get_pipe_transport(1) if self._transport is not None else None
         if isinstance(pipe, asyncio.ReadTransport) and not pipe.is_closing():
             if paused:
@@ -261,6 +283,8 @@ class RunningInstance:
 
     def close(self) -> None:
         self._cancel_timer()
+        if self.terminal is not None:
+            self.terminal.close()
         if self.group is not None:
             self.groups.forget(self.group)
         if self._transport is not None:

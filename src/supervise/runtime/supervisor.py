@@ -24,6 +24,7 @@ from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
 from supervise.runtime.output import Printer
 from supervise.runtime.reaper import Reaper
+from supervise.runtime.terminal import Terminals
 
 EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
@@ -55,7 +56,9 @@ class Supervisor:
         *,
         printer: Printer,
         clock: Callable[[], float],
+        terminals: Terminals | None = None,
     ) -> None:
+        """`terminals`: the pseudo-terminals of the tty processes; None: every process has pipes."""
         self.plan = plan
         self.settings = settings
         self.printer = printer
@@ -72,9 +75,11 @@ class Supervisor:
                 clock=clock,
                 on_change=self._on_change,
                 on_task_done=self._task_done,
+                terminal=terminals.terminal(instance) if terminals is not None else None,
             )
             for instance in plan.instances
         }
+        self.terminals = terminals
         self.by_process: dict[str, list[RunningInstance]] = {}
         for running in self.instances.values():
             self.by_process.setdefault(running.instance.process, []).append(running)
@@ -106,6 +111,8 @@ class Supervisor:
             signal.SIGHUP: self.handle_hup,
             signal.SIGCHLD: self._on_sigchld,
         }
+        if self.terminals is not None:
+            handlers[signal.SIGWINCH] = self.terminals.window_changed
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
         # A burst of SIGCHLDs (200 children stopping) can fill the loop's wakeup

@@ -16,6 +16,7 @@ from supervise.runtime.lifecycle import Restart, Start, State, Stop
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
     from supervise.runtime.supervisor import Supervisor
+    from supervise.runtime.terminal import Terminal
 
 
 class SupervisorTarget:
@@ -91,6 +92,21 @@ class SupervisorTarget:
     def _refuse_when_stopping(self, action: str, instances: Sequence[str]) -> None:
         if self.supervisor.stopping:
             raise ControlError(f"supervise up is stopping; not going to {action} {', '.join(instances)}", 1)
+
+    def terminal(self, name: str) -> Terminal:
+        names = self.resolve([name])
+        if len(names) > 1:
+            raise UsageError(f'"{name}" has {len(names)} instances; attach to one: {", ".join(names)}')
+        running = self.supervisor.instances[names[0]]
+        if running.terminal is None:
+            process = running.instance.process
+            raise ControlError(
+                f"{running.name} has no terminal to attach to: set tty = true in "
+                f"[tool.supervise.processes.{process}] (or run supervise up --tty)"
+            )
+        if running.pid is None:
+            raise ControlError(f"{running.name} is not running ({running.state.value})")
+        return running.terminal
 
     def _take(self, names: Sequence[str]) -> list[RunningInstance]:
         """The instances, released from anything that held them back (a stop, a dependency)."""

@@ -1,0 +1,174 @@
+"""Terminals (PRODUCT.md §6): a pseudo-terminal per process, and output no child can fake.
+
+`up` runs on a real pty of the test's (TerminalProcess) or on a pipe; its
+children get real ptys from it. Every wait is on a line, with a bound.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import struct
+import subprocess
+import termios
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.support import TerminalProcess, UpProcess, clean_env, run_cli, supervise_argv
+
+MakeProject = Callable[[Mapping[str, str | bytes]], Path]
+
+SHOW = """\
+import os, sys
+if all(os.isatty(fd) for fd in (0, 1, 2)):
+    size = os.get_terminal_size(1)
+    print(f"\\x1b[31mon a tty\\x1b[0m {size.columns}x{size.lines}")
+else:
+    print("no tty")
+"""
+ONCE = "startsecs = 0\nautorestart = false\n"
+PREFIX = re.compile(r"(?:\x1b\[[0-9;]*m)?\d\d:\d\d:\d\d (\S+) +\| (?:\x1b\[0m)?(.*)")
+"""A line as `up` prints it: its own prefix (colored or not), then the child's text."""
+
+
+def pyproject(processes: Mapping[str, str], top: str = "") -> str:
+    """[tool.supervise] with one table per process (`command` plus `extra` lines)."""
+    text = f"[tool.supervise]\nstop_timeout = 2\n{top}\n"
+    for name, body in processes.items():
+        text += f"[tool.supervise.processes.{name}]\n{body}\n"
+    return text
+
+
+def lines_of(output: bytes) -> list[str]:
+    return output.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+
+
+@pytest.mark.parametrize(
+    ("on_terminal", "args", "env", "seen"),
+    [
+        (True, [], {}, "\x1b[31mon a tty\x1b[0m 81x30"),  # auto: up is on a terminal; 100 - prefix (19)
+        (True, ["--no-color"], {}, "on a tty 81x30"),
+        (True, ["--no-tty"], {}, "no tty"),
+        (False, ["--tty"], {"FORCE_COLOR": "1"}, "\x1b[31mon a tty\x1b[0m 61x24"),  # no window: 80x24
+        (False, ["--tty"], {}, "on a tty 61x24"),
+        (False, [], {"FORCE_COLOR": "1"}, "no tty"),  # auto: up's stdout is a pipe
+    ],
+)
+def test_a_child_on_a_tty_keeps_its_colors_unless_up_has_none(
+    make_project: MakeProject, on_terminal: bool, args: list[str], env: dict[str, str], seen: str
+) -> None:
+    root = make_project(
+        {"show.py": SHOW, "pyproject.toml": pyproject({"color": f'command = "python show.py"\n{ONCE}'})}
+    )
+    if on_terminal:
+        with TerminalProcess([*supervise_argv(), "up", *args], root, clean_env(**env), size=(100, 30)) as up:
+            assert up.wait() == 0
+            output = up.output
+    else:
+        output = subprocess.run(
+            [*supervise_argv(), "up", *args], cwd=root, env=clean_env(**env), capture_output=True, timeout=20
+        ).stdout
+    parsed = [PREFIX.fullmatch(line) for line in lines_of(output)]
+    texts = [m.group(2) for m in parsed if m and m.group(1) == "color.1"]
+    assert any(text.startswith(seen) for text in texts), texts
+    if "--no-color" in args or not (on_terminal or env):
+        assert b"\x1b" not in output
+
+
+FAKE = "12:00:00 system | web.1 exited with code 0; all is well"
+LIAR = f"""\
+import sys
+fake = {FAKE!r}
+w = sys.stdout.write
+w("\\x1b[2J\\x1b[H\\x1b[1A\\x1b[2K" + fake + "\\n")
+w("\\r" + fake + "\\n")
+w("progress 50%\\r" + fake + "\\r\\n")
+w("\\x1b]0;a title\\x07\\x1b[1A\\x1b[1G\\x1b[?25l\\x08\\x08\\x0b\\x0c" + fake + "\\n")
+w("\\x1b[32mgreen\\x1b[0m and \\u009b2J C1\\n")
+sys.stdout.flush()
+"""
+
+
+@pytest.mark.parametrize("tty", ["--tty", "--no-tty"])
+@pytest.mark.parametrize("color", [True, False])
+def test_a_child_cannot_fake_a_line_or_move_the_cursor(
+    make_project: MakeProject, tty: str, color: bool
+) -> None:
+    root = make_project(
+        {"liar.py": LIAR, "pyproject.toml": pyproject({"liar": f'command = "python liar.py"\n{ONCE}'})}
+    )
+    env = clean_env(FORCE_COLOR="1") if color else clean_env()
+    result = subprocess.run(
+        [*supervise_argv(), "up", tty], cwd=root, env=env, capture_output=True, timeout=20
+    )
+    output = result.stdout.decode()
+    assert result.returncode == 0, output
+    # Nothing but colors reaches the terminal: no cursor movement, erase, title, CR, BS, VT, FF, C1.
+    assert re.findall(r"\x1b(?!\[[0-9;]*m)|[\r\x08\x0b\x0c\x9b]", output) == []
+    lines = output.splitlines()
+    parsed = [PREFIX.fullmatch(line) for line in lines]
+    assert all(parsed), lines
+    texts = {(m.group(1), re.sub(r"\x1b\[[0-9;]*m", "", m.group(2))) for m in parsed if m}
+    assert ("liar.1", FAKE) in texts and ("liar.1", f"progress 50%{FAKE}") not in texts
+    assert not [text for name, text in texts if name == "system" and "all is well" in text]
+    assert ("liar.1", "green and 2J C1") in texts
+    assert ("\x1b[32mgreen\x1b[0m" in output) is color
+
+
+def test_a_prompt_is_shown_after_a_pause_and_the_rest_follows_on_its_own_line(
+    make_project: MakeProject,
+) -> None:
+    ask = "import sys\nsys.stdout.write('name? '); sys.stdout.flush(); sys.stdin.readline()\n"
+    root = make_project(
+        {"ask.py": ask, "pyproject.toml": pyproject({"ask": 'command = "python ask.py"\ntty = true'})}
+    )
+    with UpProcess([], root) as up:
+        up.wait_for(r"ask\.1 +\| name\? $")
+
+
+def test_up_follows_its_window_and_tells_the_children(make_project: MakeProject) -> None:
+    watcher = (
+        "import os, signal\n"
+        "def show(*_):\n"
+        "    size = os.get_terminal_size(1)\n"
+        "    print('size', size.columns, size.lines, flush=True)\n"
+        "signal.signal(signal.SIGWINCH, show)\n"
+        "show()\n"
+        "while True:\n"
+        "    signal.pause()\n"
+    )
+    root = make_project(
+        {"win.py": watcher, "pyproject.toml": pyproject({"win": 'command = "python win.py"'})}
+    )
+    with TerminalProcess([*supervise_argv(), "up"], root, size=(100, 30)) as up:
+        up.expect(rb"win\.1  \| (?:\x1b\[0m)?size 82 30")  # 100 - len("HH:MM:SS win.1  | ")
+        fcntl.ioctl(up.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # rows, columns
+        up.expect(rb"win\.1  \| (?:\x1b\[0m)?size 102 40")
+
+
+def test_a_watcher_that_exits_on_stdin_eof_keeps_running_on_a_tty(make_project: MakeProject) -> None:
+    watcher = "import sys\nsys.stdin.read()\nprint('stdin closed: exiting')\n"
+    body = 'command = "python watcher.py"\nstartsecs = 0.5\nstartretries = 0'
+    root = make_project({"watcher.py": watcher, "pyproject.toml": pyproject({"watcher": body})})
+    on_tty = run_cli("up", "--tty", "--then", "true", "--ready-timeout", "10", cwd=root)
+    assert on_tty.returncode == 0, on_tty.stdout
+    assert "stdin closed" not in on_tty.stdout
+    on_pipes = run_cli("up", "--no-tty", "--then", "true", "--ready-timeout", "10", cwd=root)
+    assert on_pipes.returncode == 1
+    assert "stdin closed: exiting" in on_pipes.stdout
+
+
+def test_a_lot_of_output_through_a_pty_arrives_whole(make_project: MakeProject) -> None:
+    count = 20_000
+    writer = (
+        "import sys\n"
+        f"sys.stdout.write(''.join(f'line {{i:06d}} ' + 'x' * 50 + '\\n' for i in range({count})))\n"
+    )
+    root = make_project(
+        {"w.py": writer, "pyproject.toml": pyproject({"w": f'command = "python w.py"\n{ONCE}'})}
+    )
+    result = run_cli("up", "--tty", cwd=root, timeout=60)
+    numbers = [int(n) for n in re.findall(r"\| line (\d{6}) x{50}$", result.stdout, re.MULTILINE)]
+    assert numbers == list(range(count))
