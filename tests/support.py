@@ -186,6 +186,8 @@ class TerminalProcess:
         self.master, self.slave = os.openpty()
         columns, rows = size
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.settings = self.termios()
+        """The terminal's termios settings before the command ran."""
         self.output = b""
         # A session leader opening its terminal by path makes it its controlling terminal.
         script = f'true <>{os.ttyname(self.slave)}; exec "$@"'

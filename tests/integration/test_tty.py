@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import re
+import signal
 import struct
 import subprocess
 import termios
@@ -126,6 +127,8 @@ def test_a_prompt_is_shown_after_a_pause_and_the_rest_follows_on_its_own_line(
     )
     with UpProcess([], root) as up:
         up.wait_for(r"ask\.1 +\| name\? $")
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143
 
 
 def test_up_follows_its_window_and_tells_the_children(make_project: MakeProject) -> None:
@@ -146,18 +149,33 @@ def test_up_follows_its_window_and_tells_the_children(make_project: MakeProject)
         up.expect(rb"win\.1  \| (?:\x1b\[0m)?size 82 30")  # 100 - len("HH:MM:SS win.1  | ")
         fcntl.ioctl(up.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # rows, columns
         up.expect(rb"win\.1  \| (?:\x1b\[0m)?size 102 40")
+        up.proc.send_signal(signal.SIGTERM)
+        assert up.wait() == 143
 
 
 def test_a_watcher_that_exits_on_stdin_eof_keeps_running_on_a_tty(make_project: MakeProject) -> None:
-    watcher = "import sys\nsys.stdin.read()\nprint('stdin closed: exiting')\n"
-    body = 'command = "python watcher.py"\nstartsecs = 0.5\nstartretries = 0'
-    root = make_project({"watcher.py": watcher, "pyproject.toml": pyproject({"watcher": body})})
-    on_tty = run_cli("up", "--tty", "--then", "true", "--ready-timeout", "10", cwd=root)
-    assert on_tty.returncode == 0, on_tty.stdout
-    assert "stdin closed" not in on_tty.stdout
-    on_pipes = run_cli("up", "--no-tty", "--then", "true", "--ready-timeout", "10", cwd=root)
-    assert on_pipes.returncode == 1
-    assert "stdin closed: exiting" in on_pipes.stdout
+    watcher = (
+        "import select, sys\n"
+        "readable = select.select([sys.stdin], [], [], 0)[0]\n"
+        "print('stdin is at its end' if readable else 'stdin waits for input', flush=True)\n"
+        "sys.stdin.read()\n"
+        "print('stdin closed: exiting')\n"
+    )
+    root = make_project(
+        {"watcher.py": watcher, "pyproject.toml": pyproject({"watcher": 'command = "python watcher.py"'})}
+    )
+    with UpProcess(["--tty"], root) as up:
+        up.wait_for(r"watcher\.1 +\| stdin waits for input$")
+        status = run_cli("status", "--json", cwd=root)
+        assert '"state": "STARTING"' in status.stdout or '"state": "RUNNING"' in status.stdout
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143
+        assert "stdin closed" not in up.output
+    with UpProcess(["--no-tty"], root) as up:
+        up.wait_for(r"watcher\.1 +\| stdin is at its end$")
+        up.wait_for(r"watcher\.1 +\| stdin closed: exiting$")
+        up.signal(signal.SIGTERM)
+        up.finish()
 
 
 def test_a_lot_of_output_through_a_pty_arrives_whole(make_project: MakeProject) -> None:

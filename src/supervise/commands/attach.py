@@ -49,8 +49,8 @@ def run_attach(options: CommonOptions, name: str) -> int:
     with connect(root, request, STATUS_TIMEOUT, os.environ) as (sock, answer, rest):
         sock.settimeout(None)
         session = Session(sock, str(answer.get("instance", name)))
-        session.show(f"attached to {session.instance}; Ctrl-] detaches\n".encode())
         with _raw_terminal(0) as wakeup:
+            session.show(f"attached to {session.instance}; Ctrl-] detaches\r\n".encode())
             ending = session.run(rest, wakeup)
             if ending.message is not None and not session.at_line_start:
                 session.show(b"\r\n")
