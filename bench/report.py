@@ -19,6 +19,7 @@ from reload import Reload
 from scale import Scale
 from shutdown import Shutdown
 from startup import Startup
+from terminals import Latency
 from throughput import Run
 
 RUNNERS = ("direct", "honcho", "supervise")
@@ -55,6 +56,8 @@ class Results:
     shutdown: dict[str, dict[str, Shutdown]] = field(default_factory=dict)
     reload: dict[str, Reload] = field(default_factory=dict)
     hostile: dict[str, Hostile] = field(default_factory=dict)
+    tty: dict[str, list[Run]] = field(default_factory=dict)
+    attach: dict[str, Latency] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -311,6 +314,65 @@ def _hostile(results: dict[str, Hostile], attr: str) -> float | None:
     honcho = results.get("honcho")
     value: float | None = getattr(honcho, attr) if honcho else None
     return value
+
+
+def tty_rows(runs: dict[str, list[Run]]) -> list[Row]:
+    """Throughput through ptys: supervise against the producers' own ptys read by the harness."""
+    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
+    direct = to_last.get("direct")
+    cells = {}
+    for name, value in to_last.items():
+        ratio = _ratio(value, direct)
+        cells[name] = _num(value) + (f" ({ratio:.1f}{X})" if ratio is not None and name != "direct" else "")
+    slowdown = _ratio(to_last.get("supervise"), direct)
+    checks = {}
+    for name, rs in runs.items():
+        worst = [max(getattr(r.check, k) for r in rs) for k in ("lost", "torn", "reordered", "duplicated")]
+        checks[name] = " / ".join(str(n) for n in worst)
+    sup = runs.get("supervise", [])
+    clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
+    counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
+    cpu = {n: _num(_median([r.runner_cpu for r in rs])) for n, rs in runs.items() if n != "direct"}
+    scenario = f"tty (4 {X} 200k lines, ptys)"
+    return [
+        Row(
+            scenario,
+            f"exec → last line, s (median of runs: {counts})",
+            cells,
+            _times(slowdown, "direct"),
+            f"≤ 1.5{X} direct",
+            _holds(slowdown, 1.5),
+        ),
+        Row(scenario, "runner CPU, s", cpu),
+        Row(scenario, "lines lost / torn / reordered / duplicated", checks, NA, "0 lost, 0 torn", clean),
+    ]
+
+
+def attach_rows(results: dict[str, Latency]) -> list[Row]:
+    """Keystroke -> echo in the attached terminal; `direct` is one pty straight to `cat`."""
+
+    def cell(latency: Latency) -> str:
+        if latency.median is None:
+            return f"no echo (0 of {latency.sent})"
+        lost = f", {latency.sent - len(latency.seconds)} lost" if len(latency.seconds) < latency.sent else ""
+        return f"{_num(latency.median * 1000, 2)} (p95 {_num((latency.p95 or 0) * 1000, 2)}{lost})"
+
+    sup = results.get("supervise")
+    median = sup.median if sup else None
+    return [
+        Row(
+            "attach (keystroke → echo)",
+            f"round trip, ms (median of {sup.sent if sup else 0} keystrokes)",
+            {n: cell(r) for n, r in results.items()},
+            NA,
+            "≤ 5 ms",
+            None
+            if median is None
+            else median * 1000 <= 5.0 and len(sup.seconds) == sup.sent
+            if sup
+            else None,
+        )
+    ]
 
 
 def cpu_model() -> str:

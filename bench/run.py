@@ -26,10 +26,11 @@ import runners
 import scale
 import shutdown
 import startup
+import terminals
 import throughput
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown", "reload", "hostile")
+SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown", "reload", "hostile", "tty", "attach")
 
 
 def log(message: str) -> None:
@@ -125,6 +126,22 @@ def run_throughput(results: report.Results, active: list[runners.Runner], args: 
                 results.throughput[runner.name].append(run)
 
 
+def run_tty(results: report.Results, active: list[runners.Runner], args: argparse.Namespace) -> None:
+    """Producers on ptys: straight to the harness, then under `supervise up --tty`, taking turns."""
+    sup = [r for r in active if r.name == "supervise"]
+    results.tty = {"direct": [], **{r.name: [] for r in sup}}
+    for turn in range(args.runs):
+        log(f"tty: direct ptys, run {turn + 1}")
+        results.tty["direct"].append(terminals.run_direct(args.lines))
+        for runner in sup:
+            log(f"tty: supervise up --tty, run {turn + 1}")
+            run = terminals.run_supervise(runner, args.lines)
+            log(
+                f"  {_num(run.to_last)} s to the last line; {run.check.received} lines, {run.check.lost} lost"
+            )
+            results.tty["supervise"].append(run)
+
+
 def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Results:
     results = report.Results()
     only = set(args.only.split(","))
@@ -149,6 +166,15 @@ def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Re
             for mode in shutdown.MODES:
                 log(f"shutdown: {runner.name}, {mode}")
                 results.shutdown[runner.name][mode] = shutdown.measure_runner(runner, mode)
+    if "tty" in only:
+        run_tty(results, active, args)
+    if "attach" in only:
+        log(f"attach: {terminals.KEYSTROKES} keystrokes, direct")
+        results.attach["direct"] = terminals.attach_direct()
+        for runner in active:
+            if runner.name == "supervise":
+                log(f"attach: {terminals.KEYSTROKES} keystrokes through supervise attach")
+                results.attach["supervise"] = terminals.attach_supervise(runner)
     if "reload" in only:
         for runner in active:
             if runner.name == "supervise":  # honcho has no file watching
@@ -177,6 +203,10 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
         out += report.reload_rows(results.reload)
     if results.hostile:
         out += report.hostile_rows(results.hostile, args.check_runs)
+    if results.tty:
+        out += report.tty_rows(results.tty)
+    if results.attach:
+        out += report.attach_rows(results.attach)
     return out
 
 

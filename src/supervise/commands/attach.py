@@ -44,8 +44,7 @@ def run_attach(options: CommonOptions, name: str) -> int:
     if not (os.isatty(0) and os.isatty(1)):
         raise UsageError("attach needs a terminal: run it in one, not with its input or output redirected")
     root = project_root(options)
-    size = os.get_terminal_size(1)
-    request = {"op": "attach", "names": [name], "size": [size.columns, size.lines]}
+    request = {"op": "attach", "names": [name], "size": list(_size())}
     with connect(root, request, STATUS_TIMEOUT, os.environ) as (sock, answer, rest):
         sock.settimeout(None)
         session = Session(sock, str(answer.get("instance", name)))
@@ -128,8 +127,7 @@ class Session:
         for signum in os.read(wakeup, 64):
             if signum == signal.SIGWINCH:
                 with contextlib.suppress(OSError):
-                    size = os.get_terminal_size(1)
-                    self.sock.sendall(attach.size_frame((size.columns, size.lines)))
+                    self.sock.sendall(attach.size_frame(_size()))
             elif signum in EXIT_BY_SIGNAL:
                 sig = signal.Signals(signum)
                 message = None if sig is signal.SIGHUP else f"detached by {sig.name}"
@@ -141,6 +139,12 @@ class Session:
         while view:
             view = view[os.write(1, view) :]
         self.at_line_start = data.endswith(b"\n")
+
+
+def _size() -> tuple[int, int]:
+    """This terminal's columns and rows; 80 x 24 for one that does not say (a fresh pty says 0 x 0)."""
+    columns, rows = os.get_terminal_size(1)
+    return (columns or 80, rows or 24)
 
 
 @contextlib.contextmanager

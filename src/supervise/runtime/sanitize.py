@@ -32,26 +32,45 @@ _SGR = re.compile(rb"\x1b" + _SGR_BODY)
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 """C1 controls, UTF-8 encoded: U+009B is a CSI to some terminals."""
 _C0 = bytes(c for c in range(32) if c not in b"\t\n\x1b") + b"\x7f"
-"""Deleted by `translate`; ESC is left to the regexes, which keep SGR."""
-_TRAILING_CR = re.compile(rb"\r+(?=\n|\Z)")
-_OVERWRITTEN = re.compile(rb"[^\n]*\r")
-"""A line's text up to its last CR: what a terminal would write over."""
+"""Deleted by `translate` (CR included); ESC is left to the regexes, which keep SGR."""
+_TRAILING_CR = re.compile(rb"\r+(?=\n)")
 
 
 def sanitize(data: bytes, *, color: bool) -> bytes:
-    """Lines (newline-separated bytes) made safe to show; SGR kept only when `color`."""
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n")  # a terminal's line ends (ONLCR): no artifact
+    """Lines (newline-separated bytes, the last one's newline cut off) made safe to show.
+
+    SGR sequences are kept only when `color`.
+    """
+    # A terminal's line ends (ONLCR's CR LF, the last line's CR included) leave no
+    # artifact: `translate` below deletes those CRs. Only other CRs need a closer look.
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
+        # A CR that ends a line is a `print(x, end="\r")`: x is the final state.
+        data = data.replace(b"\r\n", b"\n").rstrip(b"\r")
         if b"\r" in data:
-            data = _TRAILING_CR.sub(b"", data)  # `print(x, end="\r")`: x is the final state
-            data = _OVERWRITTEN.sub(_colors_of if color else b"", data)
+            data = _overwrite(_TRAILING_CR.sub(b"", data), color)
     if b"\x1b" in data:
-        data = (_ESCAPES_BUT_SGR if color else _ESCAPES).sub(b"", data)
+        # (split and join beats sub when matches are many: a colored line has two or more)
+        data = _ESCAPES_BUT_SGR.sub(b"", data) if color else b"".join(_ESCAPES.split(data))
     if b"\xc2" in data:
         data = _C1.sub(b"", data)
     return data.translate(None, _C0)
 
 
-def _colors_of(overwritten: re.Match[bytes]) -> bytes:
-    """The overwritten text's SGR sequences: their colors still apply to what follows."""
-    return b"".join(_SGR.findall(overwritten.group()))
+def _overwrite(data: bytes, color: bool) -> bytes:
+    """Each line that has a CR keeps what follows its last one (and, with `color`, the
+    SGR sequences before it, whose colors still apply). Work for those lines only."""
+    kept = []
+    done = 0
+    cr = data.find(b"\r")
+    while cr >= 0:
+        start = data.rfind(b"\n", 0, cr) + 1
+        end = data.find(b"\n", cr)
+        end = len(data) if end < 0 else end
+        last = data.rfind(b"\r", cr, end)
+        kept.append(data[done:start])
+        if color:
+            kept.extend(_SGR.findall(data, start, last))
+        done = last + 1
+        cr = data.find(b"\r", end)
+    kept.append(data[done:])
+    return b"".join(kept)
