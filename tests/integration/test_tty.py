@@ -190,3 +190,16 @@ def test_a_lot_of_output_through_a_pty_arrives_whole(make_project: MakeProject) 
     result = run_cli("up", "--tty", cwd=root, timeout=60)
     numbers = [int(n) for n in re.findall(r"\| line (\d{6}) x{50}$", result.stdout, re.MULTILINE)]
     assert numbers == list(range(count))
+
+
+def test_a_process_type_keeps_its_color_whatever_is_selected(make_project: MakeProject) -> None:
+    processes = {name: f'command = "echo {name}"\n{ONCE}' for name in ("web", "worker", "assets")}
+    root = make_project({"pyproject.toml": pyproject(processes)})
+
+    def color_of_assets(*names: str) -> str:
+        result = run_cli("up", *names, cwd=root, env=clean_env(FORCE_COLOR="1"))
+        match = re.search(r"(\x1b\[[0-9;]*m)\d\d:\d\d:\d\d assets\.1 ", result.stdout)
+        assert match, result.stdout
+        return match.group(1)
+
+    assert color_of_assets() == color_of_assets("assets", "worker") == color_of_assets("assets")
