@@ -1,9 +1,10 @@
 """What `supervise up` prints: bytes from the children -> whole, prefixed lines.
 
 Formatting is per chunk, not per line (DESIGN.md "Performance notes"): a
-chunk is split at its last newline, the whole-lines part is decoded once and
-prefixed with one `str.replace`, the tail waits for its newline, and all that
-one event-loop wakeup produced goes out in one `os.write`. Only whole lines
+chunk is split at its last newline, the whole-lines part is prefixed with one
+`bytes.replace` (decoded and encoded again only when it is not ASCII, so that
+bytes that are not UTF-8 show as U+FFFD), the tail waits for its newline, and
+all that one event-loop wakeup produced goes out in one `os.write`. Only whole lines
 ever reach the buffer, so lines of different instances cannot interleave.
 
 A line is held until its newline, but never past LINE_LIMIT bytes: a child
@@ -97,7 +98,7 @@ class Printer:
             self._style(name)
         self._tails: dict[str, list[bytes]] = {}
         self._tail_sizes: dict[str, int] = {}
-        self._stamps: dict[str, tuple[int, str, str, str]] = {}  # name -> (second, *_prefix())
+        self._stamps: dict[str, tuple[int, bytes, bytes, bytes]] = {}  # name -> (second, *_prefix())
         self._queue: list[bytes] = []
         self._scheduled = False
         self._broken = False
@@ -145,7 +146,7 @@ class Printer:
         What `name` writes next starts a line of its own."""
         tail = self._take_tail(name)
         if tail and not self._broken:
-            self._queue_text(name, self._sanitized(tail))
+            self._queue_safe(name, self._sanitized(tail))
 
     def _hold(self, name: str, data: bytes) -> None:
         """Keep the start of a line until its newline; print LINE_LIMIT pieces of one that is longer."""
@@ -157,7 +158,7 @@ class Printer:
         start = 0
         while len(held) - start > LINE_LIMIT:
             cut = _character_start(held, start + LINE_LIMIT)
-            self._queue_text(name, self._sanitized(held[start:cut]))
+            self._queue_safe(name, self._sanitized(held[start:cut]))
             start = cut
         self._tails[name] = [held[start:]]
         self._tail_sizes[name] = len(held) - start
@@ -171,22 +172,22 @@ class Printer:
     def _queue_lines(self, name: str, whole: bytes) -> None:
         """Queue whole lines (joined by newlines); a line over LINE_LIMIT goes in pieces."""
         if len(whole) <= LINE_LIMIT:
-            self._queue_text(name, self._sanitized(whole))
+            self._queue_safe(name, self._sanitized(whole))
             return
         for line in whole.split(b"\n"):  # rare: a chunk bigger than the limit
             self._hold(name, line)
-            self._queue_text(name, self._sanitized(self._take_tail(name)))
+            self._queue_safe(name, self._sanitized(self._take_tail(name)))
 
-    def _sanitized(self, lines: bytes) -> str:
-        """`lines` as they may be shown (`sanitize.py`), decoded: what is not UTF-8 shows as U+FFFD."""
-        return sanitize(lines, color=self._color).decode("utf-8", "replace")
+    def _sanitized(self, lines: bytes) -> bytes:
+        """`lines` as they may be shown (`sanitize.py`), in UTF-8: what is not shows as U+FFFD."""
+        lines = sanitize(lines, color=self._color)
+        return lines if lines.isascii() else lines.decode("utf-8", "replace").encode("utf-8")
 
     def system(self, message: str) -> None:
         """One of supervise's own lines, under the name `system`."""
         if not self._broken:
             # Sanitized too: a message may quote a file name, and file names can hold escapes.
-            safe = sanitize(message.rstrip("\n").encode("utf-8", "replace"), color=False)
-            self._queue_text(SYSTEM, safe.decode("utf-8"))
+            self._queue_safe(SYSTEM, sanitize(message.rstrip("\n").encode("utf-8", "replace"), color=False))
 
     def flush(self) -> None:
         """Write everything queued in one os.write (more only on a partial write)."""
@@ -209,17 +210,16 @@ class Printer:
         if pending and not self._broken:
             self._write_all(pending, grace=grace)
 
-    def _queue_text(self, name: str, text: str) -> None:
-        """Prefix every line of sanitized `text` (newlines inside, none at the end) and queue it."""
+    def _queue_safe(self, name: str, lines: bytes) -> None:
+        """Prefix every line of sanitized UTF-8 `lines` (newlines inside, none at the end); queue them."""
         first, separator, line_end = self._prefix(name)
         # Three parts, not one concatenated string: a 16 MiB line is then copied once less.
-        body = text.replace("\n", separator).encode("utf-8")
-        self._queue += (first.encode(), body, line_end.encode())
+        self._queue += (first, lines.replace(b"\n", separator), line_end)
         if self._loop is not None and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
 
-    def _prefix(self, name: str) -> tuple[str, str, str]:
+    def _prefix(self, name: str) -> tuple[bytes, bytes, bytes]:
         """(first line's prefix, line end + prefix as the separator, line end); one clock read."""
         if not self._show_prefix:
             return "", "\n", "\n"
@@ -232,9 +232,9 @@ class Printer:
         if self._color:
             # Color the prefix only; reset before the child's text and at the end of the
             # line so neither our color nor an unterminated one of the child's bleeds.
-            first, line_end = f"\x1b[{self._style(name)}m{prefix}{RESET}", f"{RESET}\n"
+            first, line_end = f"\x1b[{self._style(name)}m{prefix}{RESET}".encode(), f"{RESET}\n".encode()
         else:
-            first, line_end = prefix, "\n"
+            first, line_end = prefix.encode(), b"\n"
         self._stamps[name] = (now, first, line_end + first, line_end)
         return first, line_end + first, line_end
 

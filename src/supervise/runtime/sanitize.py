@@ -34,6 +34,8 @@ _C1 = re.compile(rb"\xc2[\x80-\x9f]")
 _C0 = bytes(c for c in range(32) if c not in b"\t\n\x1b") + b"\x7f"
 """Deleted by `translate` (CR included); ESC is left to the regexes, which keep SGR."""
 _TRAILING_CR = re.compile(rb"\r+(?=\n)")
+_OVERWRITING_CR = re.compile(rb"\r[^\n]")
+"""A CR that is not a line end (the last line's newline is cut off: a CR at the very end is one)."""
 
 
 def sanitize(data: bytes, *, color: bool) -> bytes:
@@ -43,7 +45,7 @@ def sanitize(data: bytes, *, color: bool) -> bytes:
     """
     # A terminal's line ends (ONLCR's CR LF, the last line's CR included) leave no
     # artifact: `translate` below deletes those CRs. Only other CRs need a closer look.
-    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n") + data.endswith(b"\r"):
+    if b"\r" in data and _OVERWRITING_CR.search(data):
         # A CR that ends a line is a `print(x, end="\r")`: x is the final state.
         data = data.replace(b"\r\n", b"\n").rstrip(b"\r")
         if b"\r" in data:

@@ -35,6 +35,10 @@ PROMPT_WAIT = 0.5
 """Seconds a partial line of a tty instance waits before it is shown (a prompt)."""
 RECENT_BYTES = 64 * 1024
 """Raw output kept per instance, for the screenful `attach` shows first."""
+READ_MAX = 1 << 16
+"""Bytes read from a pty per wakeup, at most."""
+LINE_DISCIPLINE_BUFFER = 4095
+"""The most one read of a pty master returns on Linux (N_TTY_BUF_SIZE - 1): a read this long was full."""
 MIN_COLUMNS = 20
 DEFAULT_SIZE = (80, 24)
 """(columns, rows) when `up`'s stdout is not a terminal."""
@@ -205,20 +209,18 @@ class Terminal:
                 self._loop.add_reader(pty.master, self._readable, pty, protocol)
 
     def _readable(self, pty: Pty, protocol: asyncio.SubprocessProtocol) -> None:
-        try:
-            data = os.read(pty.master, 1 << 16)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""  # EIO: every slave fd is closed, which is how a pty says EOF on Linux
-        if not data:
+        data, eof = _read_some(pty.master)
+        if data:
+            self._received(protocol, data)
+        if eof:
             self._loop.remove_reader(pty.master)
             self._open.discard(pty)
             self._readers.pop(pty, None)
             pty.close()
             self._cancel_prompt()
             protocol.pipe_connection_lost(1, None)
-            return
+
+    def _received(self, protocol: asyncio.SubprocessProtocol, data: bytes) -> None:
         self._remember(data)
         for viewer in self.viewers:
             viewer.output(data)
@@ -308,6 +310,32 @@ class Terminal:
         self._open.clear()
         self._readers.clear()
         self.pty = None
+
+
+def _read_some(fd: int) -> tuple[bytes, bool]:
+    """What a pty master has now (up to READ_MAX), and whether it is at its end.
+
+    One read returns at most what the line discipline holds (4 KiB). A full one
+    means more is waiting, so reading goes on, and the Printer does its work
+    per chunk once for what would be many; a short one means the pty is
+    drained (one more read would only wait for the kernel to refill it).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size < READ_MAX:
+        try:
+            data = os.read(fd, READ_MAX)
+        except BlockingIOError:
+            break
+        except OSError:
+            data = b""  # EIO: every slave fd is closed, which is how a pty says EOF on Linux
+        if not data:
+            return b"".join(chunks), True
+        chunks.append(data)
+        size += len(data)
+        if len(data) < LINE_DISCIPLINE_BUFFER:
+            break
+    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), False
 
 
 class Terminals:
