@@ -201,6 +201,14 @@ class TerminalProcess:
             start_new_session=True,
         )
 
+    def resize(self, columns: int, rows: int) -> None:
+        """Change the terminal's size, as a window resize does: its foreground group gets SIGWINCH."""
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
     def termios(self) -> list[object]:
         import termios
 

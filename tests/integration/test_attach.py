@@ -133,7 +133,9 @@ def test_several_terminals_attach_at_once_and_the_instance_takes_the_latest_size
                 second.send(b"\x1d")
                 assert second.wait() == 0
                 mark = len(first.output)
-            first.expect(rb"size 90 20\r\n", start=mark)  # back to the one still attached
+            mark = first.expect(rb"size 90 20\r\n", start=mark).end()  # back to the one still attached
+            first.resize(95, 25)  # the attached terminal's window changes: the instance follows
+            first.expect(rb"size 95 25\r\n", start=mark)
             first.send(b"\x1d")
             assert first.wait() == 0
         attached_size = up.wait_for(r"size\.1 +\| size 70 15$").end()  # up showed it all along

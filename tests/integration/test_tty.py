@@ -6,12 +6,9 @@ children get real ptys from it. Every wait is on a line, with a bound.
 
 from __future__ import annotations
 
-import fcntl
 import re
 import signal
-import struct
 import subprocess
-import termios
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -147,7 +144,7 @@ def test_up_follows_its_window_and_tells_the_children(make_project: MakeProject)
     )
     with TerminalProcess([*supervise_argv(), "up"], root, size=(100, 30)) as up:
         up.expect(rb"win\.1  \| (?:\x1b\[0m)?size 82 30")  # 100 - len("HH:MM:SS win.1  | ")
-        fcntl.ioctl(up.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # rows, columns
+        up.resize(120, 40)
         up.expect(rb"win\.1  \| (?:\x1b\[0m)?size 102 40")
         up.proc.send_signal(signal.SIGTERM)
         assert up.wait() == 143

@@ -88,6 +88,9 @@ class Session:
     def output(self, data: bytes) -> None:
         if self.closed:
             return
+        if self.writer.transport.is_closing():  # the client went away; `serve` is about to see it
+            self.closed = True
+            return
         if self.writer.transport.get_write_buffer_size() > MAX_BEHIND:
             self.end(f"this terminal fell more than {MAX_BEHIND >> 20} MiB behind; detached")
             return
