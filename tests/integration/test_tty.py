@@ -200,3 +200,11 @@ def test_a_process_type_keeps_its_color_whatever_is_selected(make_project: MakeP
         return match.group(1)
 
     assert color_of_assets() == color_of_assets("assets", "worker") == color_of_assets("assets")
+
+
+def test_check_shows_a_tty_setting_that_is_not_auto(make_project: MakeProject) -> None:
+    processes = {"repl": 'command = "python"\ntty = true', "web": 'command = "serve"'}
+    result = run_cli("check", cwd=make_project({"pyproject.toml": pyproject(processes, top='tty = "auto"')}))
+    assert result.returncode == 0, result.stderr
+    repl, web = result.stdout.split("\nweb.1")
+    assert "  tty      true" in repl and "tty" not in web
