@@ -90,9 +90,7 @@ async def _up(
         sys.stdout.fileno(),
         names,
         color=color,
-        kinds=[
-            spec.name for spec in plan.project.processes
-        ],  # a type's color does not depend on the selection
+        kinds=[spec.name for spec in plan.project.processes],  # colors do not depend on the selection
         loop=loop,
         on_closed=output_closed,
         on_stalled=output_stalled,
