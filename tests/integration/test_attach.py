@@ -108,6 +108,19 @@ def test_attach_ends_when_up_stops_and_the_terminal_is_restored(make_project: Ma
         assert up.finish() == 143
 
 
+def test_up_killed_outright_ends_attach_with_one_line_and_the_terminal_restored(
+    make_project: MakeProject,
+) -> None:
+    root = project(make_project, "echo", ECHO)
+    with UpProcess([], root) as up:
+        up.wait_for(r"echo\.1 started")
+        with attached(root, "echo") as terminal:
+            up.kill()  # SIGKILL: no goodbye from up, only a closed connection
+            assert terminal.wait() == 1
+            assert terminal.output.endswith(b"supervise up went away\r\n")
+            assert restored(terminal)
+
+
 def test_sighup_restores_the_terminal(make_project: MakeProject) -> None:
     root = project(make_project, "echo", ECHO)
     with UpProcess([], root) as up:
