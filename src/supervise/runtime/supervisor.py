@@ -14,7 +14,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from supervise.plan import Plan, dependency_order, stop_waves
 from supervise.runtime import proctree
@@ -24,7 +24,9 @@ from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
 from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
 from supervise.runtime.output import Printer
 from supervise.runtime.reaper import Reaper
-from supervise.runtime.terminal import Terminals
+
+if TYPE_CHECKING:
+    from supervise.runtime.terminal import Terminals
 
 EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
