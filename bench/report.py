@@ -333,7 +333,8 @@ def tty_rows(runs: dict[str, list[Run]]) -> list[Row]:
     clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
     counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
     cpu = {n: _num(_median([r.runner_cpu for r in rs])) for n, rs in runs.items() if n != "direct"}
-    scenario = f"tty (4 {X} 200k lines, ptys)"
+    lines = max((r.check.received + r.check.lost for rs in runs.values() for r in rs), default=0)
+    scenario = f"tty (4 {X} {lines // 4000}k lines, ptys)"
     return [
         Row(
             scenario,
