@@ -344,6 +344,11 @@ def tty_rows(runs: dict[str, list[Run]]) -> list[Row]:
             f"≤ 1.5{X} direct",
             _holds(slowdown, 1.5),
         ),
+        Row(
+            scenario,
+            "first → last line, s",
+            {n: _num(_median([r.first_to_last for r in rs])) for n, rs in runs.items()},
+        ),
         Row(scenario, "runner CPU, s", cpu),
         Row(scenario, "lines lost / torn / reordered / duplicated", checks, NA, "0 lost, 0 torn", clean),
     ]
