@@ -226,6 +226,9 @@ def test_width_is_the_prefix_length(out: Out) -> None:
     p.feed("web.1", b"x\n")
     p.flush()
     assert p.width == len(f"{STAMP} worker.10 | ")
+    names = ["web.1", "worker.10"]
+    assert Printer(out.fd, names, color=False, timestamp=False).width == len("worker.10 | ")
+    assert Printer(out.fd, names, color=False, prefix=False).width == 0
 
 
 def test_system_message_with_newlines_prefixes_every_line(out: Out) -> None:

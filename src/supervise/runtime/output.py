@@ -109,8 +109,10 @@ class Printer:
 
     @property
     def width(self) -> int:
-        """Columns the prefix `HH:MM:SS name | ` takes."""
-        return len("00:00:00  | ") + self._width
+        """Columns the prefix `HH:MM:SS name | ` takes (less without the time, 0 without a prefix)."""
+        if not self._show_prefix:
+            return 0
+        return len("00:00:00 " if self._show_time else "") + self._width + len(" | ")
 
     @property
     def broken(self) -> bool:
@@ -222,7 +224,7 @@ class Printer:
     def _prefix(self, name: str) -> tuple[bytes, bytes, bytes]:
         """(first line's prefix, line end + prefix as the separator, line end); one clock read."""
         if not self._show_prefix:
-            return "", "\n", "\n"
+            return b"", b"\n", b"\n"
         now = int(self._clock()) if self._show_time else 0
         cached = self._stamps.get(name)
         if cached is not None and cached[0] == now:
