@@ -1,4 +1,4 @@
-"""Micro-benchmark of runtime/output.py: how many lines per second the Printer formats.
+"""Micro-benchmark of runtime/output/printer.py: how many lines per second the Printer formats.
 
 800,000 lines of ~60 bytes from 4 instances, read in 64 KiB chunks, one flush per
 "wakeup" (one chunk from each instance), written to /dev/null. Compared with
