@@ -10,9 +10,21 @@ import json
 import math
 import re
 
-from supervise.config.model import MAX_INSTANCES, MAX_RETRIES, MAX_SECONDS, Autorestart, Tty, signal_name
+from supervise.config.model import (
+    MAX_INSTANCES,
+    MAX_LOG_BACKUPS,
+    MAX_LOG_BYTES,
+    MAX_RETRIES,
+    MAX_SECONDS,
+    Autorestart,
+    Tty,
+    signal_name,
+)
 
 BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+BYTE_SIZE = re.compile(r"\s*(\d+)\s*(KB|MB|GB)?\s*", re.IGNORECASE)
+"""supervisord's byte_size: a count of bytes, or of KB, MB or GB (powers of 1024)."""
+BYTE_UNITS = {"": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 
 def key_path(*parts: str) -> str:
@@ -180,3 +192,25 @@ def to_env_value(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise Invalid(f"expected a string, got {show(value)}")
     return _no_nul(str(value))
+
+
+def to_byte_size(value: object) -> int:
+    """A non-negative number of bytes: `10485760`, or supervisord's `"10MB"` (KB, MB, GB)."""
+    size: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str):
+        match = BYTE_SIZE.fullmatch(value)
+        if match:
+            size = int(match[1]) * BYTE_UNITS[(match[2] or "").upper()]
+    if size is None or not 0 <= size <= MAX_LOG_BYTES:
+        raise Invalid(
+            f'expected a size in bytes from 0 to 1 TiB, such as 10485760 or "10MB", got {show(value)}'
+        )
+    return size
+
+
+def to_backups(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOG_BACKUPS:
+        raise Invalid(f"expected a number of files from 0 to {MAX_LOG_BACKUPS}, got {show(value)}")
+    return value

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from supervise.config.model import DEFAULT_PORT_BASE, PREFIX, ProcessSpec, Project
+from supervise.config.model import DEFAULT_PORT_BASE, PREFIX, LogPolicy, ProcessSpec, Project
 from supervise.config.procfile import parse_procfile
 from supervise.config.release import apply_release_phase
 from supervise.config.source import read_source
@@ -152,6 +152,11 @@ def load_project(
         env_files=env_paths,
         port_base=settings.port_base or DEFAULT_PORT_BASE,
         notices=tuple(notices),
+        logs=LogPolicy(
+            directory=(project_root / settings.log_dir).resolve() if settings.log_dir else None,
+            max_bytes=settings.log_max_bytes,
+            backups=settings.log_backups,
+        ),
     )
 
 

@@ -108,6 +108,11 @@ MAX_NAME_LENGTH = 64
 """The longest process name: exports build file and unit names from it (NAME_MAX is 255 bytes)."""
 DEFAULT_STOP_TIMEOUT = 10.0
 DEFAULT_PORT_BASE = 5000
+DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
+"""supervisord's stdout_logfile_maxbytes default (50MB there; 10 MiB suits a dev machine)."""
+DEFAULT_LOG_BACKUPS = 5
+MAX_LOG_BYTES = 1 << 40
+MAX_LOG_BACKUPS = 1000
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,18 @@ class ProcessSpec:
 
 
 @dataclass(frozen=True)
+class LogPolicy:
+    """Where `up` writes log files (None: nowhere) and how they rotate, as supervisord's do."""
+
+    directory: Path | None = None
+    """Absolute; `log_dir` is relative to the root, `--log-dir` to the current folder."""
+    max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    """A file is rotated before it would grow past this (0: never)."""
+    backups: int = DEFAULT_LOG_BACKUPS
+    """Rotated files kept: NAME.log.1 (newest) to NAME.log.N."""
+
+
+@dataclass(frozen=True)
 class Project:
     """Everything the configuration says, in definition order."""
 
@@ -181,6 +198,7 @@ class Project:
     port_base: int = DEFAULT_PORT_BASE
     notices: tuple[str, ...] = ()
     """What the configuration does not honour, one line each (a Procfile it does not read)."""
+    logs: LogPolicy = field(default_factory=LogPolicy)
 
     def process(self, name: str) -> ProcessSpec:
         """The process called `name`; KeyError when there is none."""

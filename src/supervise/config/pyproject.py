@@ -18,7 +18,9 @@ from supervise.config.convert import (
     key_path,
     show,
     to_autorestart,
+    to_backups,
     to_bool,
+    to_byte_size,
     to_env_value,
     to_exitcodes,
     to_instances,
@@ -31,7 +33,17 @@ from supervise.config.convert import (
     to_str_list,
     to_tty,
 )
-from supervise.config.model import PREFIX, Backoff, Probe, ProbeKind, ProcessSpec, RestartPolicy, Tty
+from supervise.config.model import (
+    DEFAULT_LOG_BACKUPS,
+    DEFAULT_LOG_MAX_BYTES,
+    PREFIX,
+    Backoff,
+    Probe,
+    ProbeKind,
+    ProcessSpec,
+    RestartPolicy,
+    Tty,
+)
 from supervise.config.procfile import name_problem
 from supervise.errors import ConfigError
 
@@ -89,6 +101,9 @@ TOP_KEYS = (
     "stop_timeout",
     "stopasgroup",
     "tty",
+    "log_dir",
+    "log_max_bytes",
+    "log_backups",
     "processes",
     "groups",
 )
@@ -134,6 +149,10 @@ class Settings:
     stopasgroup: bool | None = None
     tty: Tty | None = None
     """The default for every process, Procfile entries included."""
+    log_dir: str | None = None
+    """As written: relative to the project root."""
+    log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
+    log_backups: int = DEFAULT_LOG_BACKUPS
     processes: tuple[ProcessOptions, ...] = ()
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -169,6 +188,9 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
         stop_timeout=stop_timeout,
         stopasgroup=stopasgroup,
         tty=tty,
+        log_dir=top.get("log_dir", to_nonempty_str, None),
+        log_max_bytes=top.get("log_max_bytes", to_byte_size, DEFAULT_LOG_MAX_BYTES),
+        log_backups=top.get("log_backups", to_backups, DEFAULT_LOG_BACKUPS),
         processes=tuple(processes),
         groups=MappingProxyType(groups),
     )
