@@ -13,46 +13,37 @@ copies of it) of `up`'s memory. Such a line is printed in LINE_LIMIT pieces.
 
 Every line is sanitized first (`sanitize.py`): a child cannot move the cursor,
 erase, or fake a line of supervise's.
+
+The Printer is also where output fans out, chunk by chunk: the raw bytes to
+the log files, the raw whole lines with their timestamp to the recent-output
+ring (`supervise logs`, which sanitizes as it prints), and the view (prefixed
+lines, or JSON lines with `--json`) to the terminal. A broken terminal stops
+the view only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import selectors
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+from supervise.runtime.output.format import SYSTEM, JsonFormat, LineFormat
 from supervise.runtime.sanitize import sanitize
 
-SYSTEM = "system"
-"""The name on supervise's own lines."""
+if TYPE_CHECKING:
+    import asyncio
 
-RESET = "\x1b[0m"
-PALETTE = ("36", "33", "32", "35", "34", "96", "93", "92", "95", "94")
-"""SGR colors, one per process type by its place in the project; red is left for nobody."""
-SYSTEM_STYLE = "1"
-"""Bold in the terminal's own color: not in the palette, so never mistaken for a process."""
+    from supervise.runtime.output.logfile import LogFiles
+    from supervise.runtime.output.ring import RecentOutput
 
 Writer = Callable[[int, memoryview], int]
 
 LINE_LIMIT = 16 * 1024 * 1024
 """16 MiB: longer lines are printed in pieces of this size (cut between UTF-8 characters)."""
-
-
-def use_color(*, isatty: bool, environ: Mapping[str, str], no_color_flag: bool) -> bool:
-    """--no-color or NO_COLOR (non-empty) -> off; FORCE_COLOR (non-empty, not "0") -> on; else isatty."""
-    if no_color_flag or environ.get("NO_COLOR", ""):
-        return False
-    force = environ.get("FORCE_COLOR", "")
-    if force and force != "0":
-        return True
-    return isatty
-
-
-def process_type(name: str) -> str:
-    """`web.1` -> `web`: the part that picks the color."""
-    return name.rpartition(".")[0] or name
+FLUSH_BYTES = 1 << 20
+"""Queued this much in one wakeup, the view is written at once: batches, and `up`'s memory, stay small."""
 
 
 class Printer:
@@ -72,6 +63,9 @@ class Printer:
         on_stalled: Callable[[bool], None] | None = None,
         prefix: bool = True,
         timestamp: bool = True,
+        as_json: bool = False,
+        recent: RecentOutput | None = None,
+        files: LogFiles | None = None,
     ) -> None:
         """`kinds`: every process type of the project, in order, so that a type's color
         does not depend on what is selected. `write` is a seam for tests (count the writes).
@@ -82,24 +76,26 @@ class Printer:
         output is gone for good (EPIPE: `supervise up | head`). `prefix=False`
         (`--no-prefix`) prints the lines bare; `timestamp=False`
         (`--no-timestamp`) keeps `web.1 | ` without the time.
+
+        `as_json`: JSON lines instead of the prefixed view; `recent` keeps what
+        `supervise logs` shows; `files` gets the raw output (`--log-dir`).
         """
         self._fd = fd
         self._color = color
-        self._show_prefix = prefix
-        self._show_time = timestamp
         self._clock = clock
         self._loop = loop
         self._write = write
-        self._width = max(len(n) for n in [*names, SYSTEM])
-        self._styles: dict[str, str] = {}
-        for kind in kinds:
-            self._style(kind)
-        for name in names:
-            self._style(name)
+        self._text = LineFormat(names, color=color, kinds=kinds, prefix=prefix, timestamp=timestamp)
+        self._json = JsonFormat() if as_json else None
+        self._recent = recent
+        self._files = files
+        self._timed = timestamp or as_json or recent is not None or files is not None
+        """Something shows or keeps the time; else the clock is never read (`--no-timestamp`)."""
         self._tails: dict[str, list[bytes]] = {}
         self._tail_sizes: dict[str, int] = {}
-        self._stamps: dict[str, tuple[int, bytes, bytes, bytes]] = {}  # name -> (second, *_prefix())
         self._queue: list[bytes] = []
+        self._queued = 0
+        """Bytes in `_queue`."""
         self._scheduled = False
         self._broken = False
         self._on_closed = on_closed
@@ -110,9 +106,7 @@ class Printer:
     @property
     def width(self) -> int:
         """Columns the prefix `HH:MM:SS name | ` takes (less without the time, 0 without a prefix)."""
-        if not self._show_prefix:
-            return 0
-        return len("00:00:00 " if self._show_time else "") + self._width + len(" | ")
+        return self._text.columns
 
     @property
     def broken(self) -> bool:
@@ -121,8 +115,11 @@ class Printer:
 
     def feed(self, name: str, data: bytes) -> None:
         """A chunk from instance `name`'s pipe: queue its whole lines, keep the partial tail."""
-        if self._broken or not data:
+        if not data:
             return
+        if self._files is not None:
+            self._files.write(name, data)  # as written, tail included
+            self._schedule()
         last = data.rfind(b"\n")  # only the new chunk is searched: a long line costs O(n) in all
         if last < 0:
             self._hold(name, data)
@@ -147,8 +144,8 @@ class Printer:
 
         What `name` writes next starts a line of its own."""
         tail = self._take_tail(name)
-        if tail and not self._broken:
-            self._queue_safe(name, self._sanitized(tail))
+        if tail:
+            self._lines(name, tail)
 
     def _hold(self, name: str, data: bytes) -> None:
         """Keep the start of a line until its newline; print LINE_LIMIT pieces of one that is longer."""
@@ -160,7 +157,7 @@ class Printer:
         start = 0
         while len(held) - start > LINE_LIMIT:
             cut = _character_start(held, start + LINE_LIMIT)
-            self._queue_safe(name, self._sanitized(held[start:cut]))
+            self._lines(name, memoryview(held)[start:cut])  # a view: the piece is not copied
             start = cut
         self._tails[name] = [held[start:]]
         self._tail_sizes[name] = len(held) - start
@@ -174,30 +171,38 @@ class Printer:
     def _queue_lines(self, name: str, whole: bytes) -> None:
         """Queue whole lines (joined by newlines); a line over LINE_LIMIT goes in pieces."""
         if len(whole) <= LINE_LIMIT:
-            self._queue_safe(name, self._sanitized(whole))
+            self._lines(name, whole)
             return
         for line in whole.split(b"\n"):  # rare: a chunk bigger than the limit
             self._hold(name, line)
-            self._queue_safe(name, self._sanitized(self._take_tail(name)))
-
-    def _sanitized(self, lines: bytes) -> bytes:
-        """`lines` as they may be shown (`sanitize.py`), in UTF-8: what is not shows as U+FFFD."""
-        lines = sanitize(lines, color=self._color)
-        return lines if lines.isascii() else lines.decode("utf-8", "replace").encode("utf-8")
+            self._lines(name, self._take_tail(name))
 
     def system(self, message: str) -> None:
         """One of supervise's own lines, under the name `system`."""
+        # Sanitized everywhere: a message may quote a file name, and file names can hold escapes.
+        safe = sanitize(message.rstrip("\n").encode("utf-8", "replace"), color=False)
+        now = self._clock() if self._timed else 0.0
+        if self._files is not None:
+            self._files.system(now, safe)
+            self._schedule()
+        if self._recent is not None:
+            self._recent.add(SYSTEM, now, safe)
         if not self._broken:
-            # Sanitized too: a message may quote a file name, and file names can hold escapes.
-            self._queue_safe(SYSTEM, sanitize(message.rstrip("\n").encode("utf-8", "replace"), color=False))
+            self._show(SYSTEM, now, safe)
 
     def flush(self) -> None:
-        """Write everything queued in one os.write (more only on a partial write)."""
+        """Write everything queued in one os.write (more only on a partial write), then the log files.
+
+        The log files never wait for the terminal: a stalled fd holds the view's queue only.
+        """
         self._scheduled = False
+        if self._files is not None:
+            self._flush_files()
         if not self._queue or self._backlog is not None:
             return  # a stalled fd: the queue waits for `_drain`
         data = self._queue[0] if len(self._queue) == 1 else b"".join(self._queue)
         self._queue.clear()
+        self._queued = 0
         if not self._broken:
             self._write_all(data)
 
@@ -205,50 +210,55 @@ class Printer:
         """Write what is left, waiting at most `grace` seconds for a stalled reader."""
         if self._loop is not None and self._backlog is not None:
             self._loop.remove_writer(self._fd)
+        self._loop = None  # from here on, writes wait (boundedly) instead of deferring
+        if self._files is not None:
+            self._flush_files()
+            self._files.flush()  # what a problem line just queued for supervise.log
         backlog, self._backlog = self._backlog, None
         pending = b"".join([bytes(backlog or b""), *self._queue])
         self._queue.clear()
-        self._loop = None  # from here on, writes wait (boundedly) instead of deferring
+        self._queued = 0
         if pending and not self._broken:
             self._write_all(pending, grace=grace)
 
-    def _queue_safe(self, name: str, lines: bytes) -> None:
-        """Prefix every line of sanitized UTF-8 `lines` (newlines inside, none at the end); queue them."""
-        first, separator, line_end = self._prefix(name)
-        # Three parts, not one concatenated string: a 16 MiB line is then copied once less.
-        self._queue += (first, lines.replace(b"\n", separator), line_end)
+    def _flush_files(self) -> None:
+        assert self._files is not None
+        for problem in self._files.flush():
+            self.system(problem)  # queued for the view; the file lines of it wait for the next flush
+
+    def _lines(self, name: str, whole: bytes | memoryview) -> None:
+        """Raw whole lines of `name` (joined by newlines, none at the end): one timestamp, ring and view."""
+        now = self._clock() if self._timed else 0.0
+        if self._recent is not None:
+            self._recent.add(name, now, whole)
+        if not self._broken:
+            self._show(name, now, self._sanitized(whole))
+        if self._queued >= FLUSH_BYTES:
+            # A wakeup that read a lot (200 full pipes, a 16 MiB piece) writes as it goes, not
+            # all at the end; here, where the sanitized copy is no longer held.
+            self.flush()
+
+    def _sanitized(self, lines: bytes | memoryview) -> bytes:
+        """`lines` as they may be shown (`sanitize.py`), in UTF-8: what is not shows as U+FFFD."""
+        safe = sanitize(bytes(lines), color=self._color)
+        return safe if safe.isascii() else safe.decode("utf-8", "replace").encode("utf-8")
+
+    def _show(self, name: str, now: float, safe: bytes) -> None:
+        """Queue sanitized UTF-8 lines (newlines inside, none at the end) for the terminal, formatted."""
+        if self._json is not None:
+            parts: tuple[bytes, ...] = (self._json.lines(name, now, safe.decode()).encode(),)
+        else:
+            first, separator, line_end = self._text.pieces(name, now)
+            # Three parts, not one concatenated string: a 16 MiB line is then copied once less.
+            parts = (first, safe.replace(b"\n", separator), line_end)
+        self._queue += parts
+        self._queued += sum(len(part) for part in parts)
+        self._schedule()
+
+    def _schedule(self) -> None:
         if self._loop is not None and not self._scheduled:
             self._scheduled = True
             self._loop.call_soon(self.flush)
-
-    def _prefix(self, name: str) -> tuple[bytes, bytes, bytes]:
-        """(first line's prefix, line end + prefix as the separator, line end); one clock read."""
-        if not self._show_prefix:
-            return b"", b"\n", b"\n"
-        now = int(self._clock()) if self._show_time else 0
-        cached = self._stamps.get(name)
-        if cached is not None and cached[0] == now:
-            return cached[1], cached[2], cached[3]
-        stamp = time.strftime("%H:%M:%S ", time.localtime(now)) if self._show_time else ""
-        prefix = f"{stamp}{name.ljust(self._width)} | "
-        if self._color:
-            # Color the prefix only; reset before the child's text and at the end of the
-            # line so neither our color nor an unterminated one of the child's bleeds.
-            first, line_end = f"\x1b[{self._style(name)}m{prefix}{RESET}".encode(), f"{RESET}\n".encode()
-        else:
-            first, line_end = prefix.encode(), b"\n"
-        self._stamps[name] = (now, first, line_end + first, line_end)
-        return first, line_end + first, line_end
-
-    def _style(self, name: str) -> str:
-        """The SGR code for `name`: one per process type, in project order."""
-        if name == SYSTEM:
-            return SYSTEM_STYLE
-        kind = process_type(name)
-        style = self._styles.get(kind)
-        if style is None:
-            style = self._styles[kind] = PALETTE[len(self._styles) % len(PALETTE)]
-        return style
 
     def _write_all(self, data: bytes | memoryview, grace: float | None = None) -> None:
         """Loop on partial writes; on EAGAIN wait for the fd (in the loop); stop for good on EPIPE."""
@@ -268,8 +278,7 @@ class Printer:
                 # either way; stop writing and tell the supervisor once.
                 self._broken = True
                 self._queue.clear()
-                self._tails.clear()
-                self._tail_sizes.clear()
+                self._queued = 0
                 if self._on_closed is not None:
                     self._on_closed()
                 return
