@@ -439,3 +439,40 @@ def test_app_name_supervisord_cannot_use_is_one_line_exit_2(tmp_path: Path) -> N
     assert result.returncode == 2
     assert '--app: "my app" cannot name a supervisord group' in result.stderr
     assert run_cli("export", "--format", "supervisord", "--app", "my-app", cwd=root).returncode == 0
+
+
+def test_supervisord_rotates_the_log_files_as_log_max_bytes_and_log_backups_say(tmp_path: Path) -> None:
+    # Bursts apart in time: supervisord writes what one read returns, then rotates past the limit.
+    writer = (
+        "import time\n"
+        "for k in range(6):\n"
+        "    print(f'burst {k} ' + 'x' * 2100, flush=True)\n"
+        "    time.sleep(0.3)\n"
+    )
+    root = write_files(
+        tmp_path / "app",
+        {
+            "writer.py": writer,
+            "pyproject.toml": (
+                "[tool.supervise]\nlog_max_bytes = 2000\nlog_backups = 2\n"
+                f'[tool.supervise.processes.web]\ncommand = "{sys.executable} writer.py"\n'
+            ),
+        },
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    conf = export(root, tmp_path / "out", "--app", "app", "--log-dir", str(logs))
+    with supervisord(conf, clean_env()) as server:
+        try:
+            wait_for("the two backups", lambda: (logs / "app-web-1.out.log.2").exists(), 30)
+            wait_for(
+                "the last line",
+                lambda: any(b"burst 5" in path.read_bytes() for path in logs.glob("app-web-1.out.log*")),
+                30,
+            )
+        except AssertionError:
+            print(server.output())
+            raise
+        server.ctl("stop", "all")
+    assert not (logs / "app-web-1.out.log.3").exists()
+    assert all(path.stat().st_size < 4000 for path in logs.glob("app-web-1.out.log*"))

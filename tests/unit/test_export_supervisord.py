@@ -15,7 +15,7 @@ import pytest
 from supervisor.datatypes import RestartUnconditionally, dict_of_key_value_pairs
 from supervisor.options import ServerOptions, UnhosedConfigParser, expand
 
-from supervise.config.model import Autorestart, Backoff, ProcessSpec, Project, RestartPolicy
+from supervise.config.model import Autorestart, Backoff, LogPolicy, ProcessSpec, Project, RestartPolicy
 from supervise.errors import UsageError
 from supervise.export import ExportOptions
 from supervise.export.supervisord import (
@@ -381,3 +381,27 @@ def test_a_task_gets_the_lowest_priority_and_a_comment_naming_its_dependents(tmp
     assert "supervisord cannot wait for it to complete" in comment
     assert "what depends on it (web, worker) starts right after it" in comment
     assert "supervise run release" in comment
+
+
+def test_log_rotation_keys_become_supervisords(tmp_path: Path) -> None:
+    project = Project(
+        root=tmp_path,
+        source="pyproject.toml",
+        processes=(ProcessSpec(name="web", command="web"),),
+        logs=LogPolicy(max_bytes=2048, backups=7),
+    )
+    plan = build_plan(project, names=["web"], caller_env={}, file_env={})
+    (tmp_path / "logs").mkdir()
+    text = render(plan, ExportOptions(app="app", log_dir=tmp_path / "logs"))["app.conf"]
+    web = load(tmp_path, text)["app-web-1"]
+    assert (web.stdout_logfile_maxbytes, web.stdout_logfile_backups) == (2048, 7)  # type: ignore[attr-defined]
+    assert (web.stderr_logfile_maxbytes, web.stderr_logfile_backups) == (2048, 7)  # type: ignore[attr-defined]
+    assert "# They rotate past 2048 bytes, keeping 7 old files (log_max_bytes, log_backups).\n" in text
+
+
+def test_default_log_rotation_is_10_mib_and_5_backups(tmp_path: Path) -> None:
+    text = render(make_plan(tmp_path, ProcessSpec(name="w", command="w")), ExportOptions(app="app"))[
+        "app.conf"
+    ]
+    w = load(tmp_path, text)["app-w-1"]
+    assert (w.stdout_logfile_maxbytes, w.stdout_logfile_backups) == (10 << 20, 5)  # type: ignore[attr-defined]

@@ -27,6 +27,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from supervise.config.model import LogPolicy
 from supervise.errors import UsageError
 from supervise.export import ExportOptions, app_problem, checked_env
 from supervise.plan import Instance, Plan, dependency_order
@@ -181,7 +182,7 @@ def render(plan: Plan, options: ExportOptions) -> dict[str, str]:
         f"[group:{app}]\nprograms={','.join(programs)}\n",
     ]
     for instance in instances:
-        program = _program(app, instance, priority[instance.process], user, log_dir)
+        program = _program(app, instance, priority[instance.process], user, log_dir, plan.project.logs)
         if instance.spec.is_task:
             program = _task_comment(plan, instance) + program
         sections.append(program)
@@ -201,7 +202,9 @@ def _task_comment(plan: Plan, instance: Instance) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _program(app: str, instance: Instance, priority: int, user: str | None, log_dir: str | None) -> str:
+def _program(
+    app: str, instance: Instance, priority: int, user: str | None, log_dir: str | None, logs: LogPolicy
+) -> str:
     spec = instance.spec
     name = program_name(app, instance)
     command, environment, directory = _launch(instance)
@@ -228,6 +231,8 @@ def _program(app: str, instance: Instance, priority: int, user: str | None, log_
     if log_dir is not None:
         base = percent_escape(str(Path(log_dir) / name))
         lines += [f"stdout_logfile={base}.out.log", f"stderr_logfile={base}.err.log"]
+    for stream in ("stdout", "stderr"):  # log_max_bytes and log_backups, as `up --log-dir` rotates
+        lines += [f"{stream}_logfile_maxbytes={logs.max_bytes}", f"{stream}_logfile_backups={logs.backups}"]
     return "\n".join(lines) + "\n"
 
 
@@ -287,6 +292,13 @@ def _header(plan: Plan, app: str, log_dir: str | None) -> str:
         logs = f"# Logs: {log_dir}/PROGRAM.out.log and .err.log (create the folder first)."
     else:
         logs = f"# Logs: supervisord's AUTO files in its childlogdir (supervisorctl tail -f {app}:PROGRAM)."
+    policy = plan.project.logs
+    rotation = (
+        f"# They rotate past {policy.max_bytes} bytes, keeping {policy.backups} old files"
+        " (log_max_bytes, log_backups)."
+        if policy.max_bytes
+        else "# They never rotate (log_max_bytes = 0)."
+    )
     lines = [
         f"# supervisord programs for {app}, written by `supervise export --format supervisord`.",
         "# Include this file from supervisord.conf:",
@@ -300,6 +312,7 @@ def _header(plan: Plan, app: str, log_dir: str | None) -> str:
         "# gets under `supervise up` (env files, env, PORT, PS; not your shell's variables).",
         "# Values environment= cannot hold are passed by /usr/bin/env in the command.",
         logs,
+        rotation,
         "#",
         "# Left out, because supervisord has no equivalent:",
         "#   watch: no restarts on file changes (a development feature).",
