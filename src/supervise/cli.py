@@ -137,6 +137,13 @@ def up(
             show_default=False,
         ),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON lines (time, name, text) instead of prefixed lines.")
+    ] = False,
+    log_dir: Annotated[
+        str | None,
+        typer.Option("--log-dir", metavar="DIR", help="Also write each instance's output to DIR/NAME.log."),
+    ] = None,
     procfile: Procfile = None,
     root: Root = None,
     env_file: EnvFile = None,
@@ -153,7 +160,7 @@ def up(
     common = _common(
         procfile, root, env_file, formation, port, no_color, stop_timeout, no_prefix, no_timestamp
     )
-    up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout)
+    up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout, as_json, log_dir)
     return run_up(common, names or [], up_options, tty)
 
 
@@ -296,7 +303,37 @@ def attach(
     return run_attach(_common(procfile, root), name)
 
 
-COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach)
+def logs(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[NAME]...", help="Instances, processes, groups or system (default: all)."),
+    ] = None,
+    count: Annotated[
+        int, typer.Option("-n", "--lines", metavar="N", min=0, help="How many recent lines (default 100).")
+    ] = 100,
+    follow: Annotated[
+        bool, typer.Option("-f", "--follow", help="Then print new lines until Ctrl-C.")
+    ] = False,
+    grep: Annotated[
+        str | None, typer.Option("--grep", metavar="RE", help="Only lines this Python regex finds.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per line (time, name, text).")
+    ] = False,
+    procfile: Annotated[
+        str | None,
+        typer.Option("--procfile", metavar="PATH", help="The Procfile of the project (-f is --follow)."),
+    ] = None,
+    root: Root = None,
+    no_color: NoColor = False,
+) -> int:
+    """Show the recent output of the running supervise up, merged in time order."""
+    from supervise.commands.logs import run_logs
+
+    return run_logs(_common(procfile, root, no_color=no_color), names or [], count, follow, grep, as_json)
+
+
+COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach, logs)
 SETTINGS: dict[str, dict[str, Any]] = {
     "run": {"context_settings": {"allow_interspersed_args": False, "ignore_unknown_options": True}},
 }

@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from supervise.commands.options import CommonOptions
 from supervise.errors import UsageError
 from supervise.plan import Plan, without_restarts
 from supervise.runtime import guardian
 from supervise.runtime.output import Printer, use_color
+from supervise.runtime.output.ring import RecentOutput
 from supervise.runtime.supervisor import EXIT_OUTPUT_CLOSED, RunSettings, Supervisor
+
+if TYPE_CHECKING:
+    from supervise.runtime.output.logfile import LogFiles
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,10 @@ class UpOptions:
     timeout: float | None = None
     then: str | None = None
     ready_timeout: float | None = None
+    as_json: bool = False
+    """--json: JSON lines instead of the prefixed view."""
+    log_dir: str | None = None
+    """--log-dir, as typed (relative to the current folder); else log_dir from the configuration."""
 
 
 def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: bool | None = None) -> int:
@@ -55,20 +66,53 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
     if up.abort_on_exit:
         plan = without_restarts(plan)  # foreman's way: the first exit ends the run
     terminal = os.isatty(1)
-    color = use_color(isatty=terminal, environ=os.environ, no_color_flag=options.no_color)
+    # JSON lines carry text, not a terminal's colors: --json sanitizes as --no-color does.
+    color = not up.as_json and use_color(isatty=terminal, environ=os.environ, no_color_flag=options.no_color)
     if color and sys.platform == "win32":  # elsewhere terminals read ANSI codes as they are
         import colorama
 
         colorama.just_fix_windows_console()
-    with _nonblocking(sys.stdout.fileno()):
-        ttys = frozenset(spec.name for spec in plan.specs if spec.tty.resolve(tty, terminal))
-        return asyncio.run(
-            _up(plan, up, color, ttys, prefix=not options.no_prefix, timestamp=not options.no_timestamp)
-        )
+    files = _log_files(plan, up.log_dir)  # an unusable folder stops `up` here, before anything runs
+    try:
+        with _nonblocking(sys.stdout.fileno()):
+            ttys = frozenset(spec.name for spec in plan.specs if spec.tty.resolve(tty, terminal))
+            return asyncio.run(
+                _up(
+                    plan,
+                    up,
+                    color,
+                    ttys,
+                    files,
+                    prefix=not options.no_prefix,
+                    timestamp=not options.no_timestamp,
+                )
+            )
+    finally:
+        if files is not None:
+            files.close()
+
+
+def _log_files(plan: Plan, log_dir: str | None) -> LogFiles | None:
+    """The log folder from --log-dir or `log_dir`, opened; None when neither is given."""
+    policy = plan.project.logs
+    if log_dir is not None:
+        policy = dataclasses.replace(policy, directory=Path(os.path.abspath(log_dir)))
+    if policy.directory is None:
+        return None
+    from supervise.runtime.output.logfile import LogFiles
+
+    return LogFiles.open(policy.directory, policy)
 
 
 async def _up(
-    plan: Plan, up: UpOptions, color: bool, ttys: frozenset[str], *, prefix: bool, timestamp: bool
+    plan: Plan,
+    up: UpOptions,
+    color: bool,
+    ttys: frozenset[str],
+    files: LogFiles | None,
+    *,
+    prefix: bool,
+    timestamp: bool,
 ) -> int:
     from supervise.runtime.control import ControlServer
     from supervise.runtime.target import SupervisorTarget
@@ -86,6 +130,7 @@ async def _up(
             supervisor.handle_output_stalled(stalled)
 
     names = [instance.name for instance in plan.instances]
+    recent = RecentOutput()
     printer = Printer(
         sys.stdout.fileno(),
         names,
@@ -96,6 +141,9 @@ async def _up(
         on_stalled=output_stalled,
         prefix=prefix,
         timestamp=timestamp,
+        as_json=up.as_json,
+        recent=recent,
+        files=files,
     )
     terminals = None
     if ttys:
@@ -103,7 +151,7 @@ async def _up(
 
         terminals = Terminals(printer, sys.stdout.fileno(), ttys)
     supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic, terminals=terminals)
-    control = ControlServer(plan.project.root, SupervisorTarget(supervisor))
+    control = ControlServer(plan.project.root, SupervisorTarget(supervisor, recent))
     await control.start()
     smoke = None
     if up.then is not None or up.ready_timeout is not None:

@@ -46,12 +46,16 @@ from supervise.runtime.rundir import make_private, socket_path, take_lock
 if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
     import asyncio
 
+    from supervise.runtime.logstream import Follower
+    from supervise.runtime.output.ring import RecentOutput
     from supervise.runtime.terminal import Terminal
 
 PROTOCOL = 1
 ACTIONS = ("restart", "stop", "start")
 REQUEST_TIMEOUT = 10.0
 """How long the server waits for a connected client's request line."""
+FOLLOWER_GRACE = 1.0
+"""Seconds `up` gives `supervise logs -f` streams to send their last lines when it stops."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +102,25 @@ class ControlTarget(Protocol):
         """The terminal of one running tty instance; ControlError (exit 1) when it has none."""
         ...
 
+    def instance_names(self) -> list[str]:
+        """Every instance, in plan order: `supervise logs` pads by them as `up` does."""
+        ...
+
+    def process_types(self) -> list[str]:
+        """Every process type of the project, in order: `supervise logs` colors by them as `up` does."""
+        ...
+
+    def recent_output(self) -> RecentOutput:
+        """What `supervise logs` reads and follows."""
+        ...
+
 
 Stream = Callable[["asyncio.StreamReader", "asyncio.StreamWriter"], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Streaming:
-    """An answer after which the connection carries a stream (attach)."""
+    """An answer after which the connection carries a stream (attach, logs -f)."""
 
     answer: dict[str, Any]
     stream: Stream
@@ -123,6 +139,7 @@ class ControlServer:
         self._inode: int | None = None
         self._server: asyncio.AbstractServer | None = None
         self._clients: set[asyncio.Task[Any]] = set()
+        self._followers: set[Follower] = set()
 
     async def start(self) -> None:
         """Take the project's lock, replace a stale socket, and bind ours (0600)."""
@@ -150,12 +167,17 @@ class ControlServer:
     async def close(self) -> None:
         """Stop serving, unlink the socket if it is still ours, then the lock file, and free the lock.
 
-        Requests still in progress are cancelled: `up` is shutting down anyway.
+        `supervise logs -f` streams get what is left and their end (a second at
+        most); requests still in progress are cancelled: `up` is shutting down anyway.
         """
         import asyncio
 
         if self._server is not None:
             self._server.close()
+            for follower in self._followers:
+                follower.close()
+            if self._followers:
+                await asyncio.wait(list(self._clients), timeout=FOLLOWER_GRACE)
             for task in list(self._clients):
                 task.cancel()
             await asyncio.gather(*self._clients, return_exceptions=True)
@@ -250,6 +272,8 @@ class ControlServer:
     ) -> dict[str, Any] | Streaming:
         if op == "attach":
             return self._attach(names, request.get("size"))
+        if op == "logs":
+            return self._logs(names, request)
         if op == "hello":
             from supervise.runtime.guardian import up_pid
 
@@ -277,6 +301,25 @@ class ControlServer:
             raise UsageError("bad request: size must be [columns, rows]")
         terminal = self.target.terminal(names[0])
         return Streaming(_ok(instance=terminal.name), functools.partial(attach.serve, terminal, parsed))
+
+    def _logs(self, names: list[str], request: Mapping[str, Any]) -> dict[str, Any] | Streaming:
+        import functools
+
+        from supervise.runtime.logstream import open_logs
+
+        fields, follower = open_logs(self.target, names, request)
+        if follower is None:
+            return _ok(**fields)
+        return Streaming(_ok(**fields), functools.partial(self._follow, follower))
+
+    async def _follow(
+        self, follower: Follower, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._followers.add(follower)
+        try:
+            await follower.run(reader, writer, lambda fields: _encode(_ok(**fields)))
+        finally:
+            self._followers.discard(follower)
 
     def _statuses(self, instances: Sequence[str] | None) -> list[dict[str, Any]]:
         wanted = None if instances is None else set(instances)

@@ -1,4 +1,4 @@
-"""The client side of the control socket: `supervise status|restart|stop|start`.
+"""The client side of the control socket: `supervise status|restart|stop|start|logs|attach`.
 
 A plain blocking socket with a timeout: these are short CLI processes, so they
 import neither asyncio nor the server.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,33 @@ def connect(
                 f"cannot talk to the supervise up for {root}: {error.strerror or error}"
             ) from None
         yield sock, _check(root, reply), rest
+
+
+def stream(
+    root: Path, message: Mapping[str, Any], timeout: float, environ: Mapping[str, str]
+) -> Generator[dict[str, Any], None, None]:
+    """Send one request; yield its answer (within `timeout`), then every later message until `up` closes.
+
+    Later messages are waited for without a timeout: `supervise logs -f` waits for
+    new lines as long as `up` runs.
+    """
+    with connect(root, message, timeout, environ) as (sock, answer, rest):
+        yield answer
+        sock.settimeout(None)
+        buffer = rest
+        while True:
+            while b"\n" not in buffer:
+                try:
+                    chunk = sock.recv(65536)
+                except OSError as error:
+                    raise ControlError(
+                        f"lost the supervise up for {root}: {error.strerror or error}"
+                    ) from None
+                if not chunk:
+                    return  # `up` is gone (stopped, or killed while writing)
+                buffer += chunk
+            line, _, buffer = buffer.partition(b"\n")
+            yield _check(root, line)
 
 
 def _read_line(sock: socket.socket) -> tuple[bytes, bytes]:

@@ -15,6 +15,7 @@ from supervise.runtime.lifecycle import Restart, Start, State, Stop
 
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
+    from supervise.runtime.output.ring import RecentOutput
     from supervise.runtime.supervisor import Supervisor
     from supervise.runtime.terminal import Terminal
 
@@ -22,8 +23,18 @@ if TYPE_CHECKING:
 class SupervisorTarget:
     """Implements `control.ControlTarget` over a Supervisor."""
 
-    def __init__(self, supervisor: Supervisor) -> None:
+    def __init__(self, supervisor: Supervisor, recent: RecentOutput) -> None:
         self.supervisor = supervisor
+        self.recent = recent
+
+    def instance_names(self) -> list[str]:
+        return list(self.supervisor.instances)
+
+    def process_types(self) -> list[str]:
+        return [spec.name for spec in self.supervisor.plan.project.processes]
+
+    def recent_output(self) -> RecentOutput:
+        return self.recent
 
     def statuses(self) -> list[InstanceStatus]:
         now = self.supervisor.clock()
