@@ -69,13 +69,47 @@ StopTimeout = Annotated[
 NoColor = Annotated[bool, typer.Option("--no-color", "--no-colour", help="Plain output, no colors.")]
 NoPrefix = Annotated[bool, typer.Option("--no-prefix", help="Print the processes' lines without a prefix.")]
 NoTimestamp = Annotated[bool, typer.Option("--no-timestamp", help="Prefix lines with the name only.")]
+
+
+def _complete_processes(ctx: typer.Context, incomplete: str) -> list[str]:
+    from supervise.commands.completion import project_names
+
+    return project_names(ctx.params, incomplete, instances=False)
+
+
+def _complete_instances(ctx: typer.Context, incomplete: str) -> list[str]:
+    from supervise.commands.completion import project_names
+
+    return project_names(ctx.params, incomplete, instances=True, extra=("all",))
+
+
+def _complete_logs(ctx: typer.Context, incomplete: str) -> list[str]:
+    from supervise.commands.completion import project_names
+
+    return project_names(ctx.params, incomplete, instances=True, extra=("system",))
+
+
+def _complete_formats(incomplete: str) -> list[str]:
+    from supervise.commands.completion import export_formats
+
+    return export_formats(incomplete)
+
+
 Names = Annotated[
     list[str] | None,
-    typer.Argument(metavar="[NAME]...", help="Processes or groups (default: every autostart process)."),
+    typer.Argument(
+        metavar="[NAME]...",
+        help="Processes or groups (default: every autostart process).",
+        autocompletion=_complete_processes,
+    ),
 ]
 Targets = Annotated[
     list[str] | None,
-    typer.Argument(metavar="NAME...", help="Instances (web.1), processes (web) or groups."),
+    typer.Argument(
+        metavar="NAME...",
+        help="Instances (web.1), processes (web) or groups.",
+        autocompletion=_complete_instances,
+    ),
 ]
 
 
@@ -184,7 +218,11 @@ def check(
 def run(
     command: Annotated[
         list[str],
-        typer.Argument(metavar="CMD...", help="A command (after --), or the name of a process."),
+        typer.Argument(
+            metavar="CMD...",
+            help="A command (after --), or the name of a process.",
+            autocompletion=_complete_processes,
+        ),
     ],
     procfile: Procfile = None,
     root: Root = None,
@@ -207,7 +245,13 @@ def run(
 def export(
     format_name: Annotated[
         str,
-        typer.Option("--format", "-F", metavar="FORMAT", help="supervisord, systemd, kubernetes or compose."),
+        typer.Option(
+            "--format",
+            "-F",
+            metavar="FORMAT",
+            help="supervisord, systemd, kubernetes or compose.",
+            autocompletion=_complete_formats,
+        ),
     ],
     names: Names = None,
     output: Annotated[
@@ -259,7 +303,11 @@ def init(
 def status(
     names: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[NAME]...", help="Only these instances, processes or groups."),
+        typer.Argument(
+            metavar="[NAME]...",
+            help="Only these instances, processes or groups.",
+            autocompletion=_complete_instances,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, for scripts.")] = False,
     procfile: Procfile = None,
@@ -306,7 +354,11 @@ def attach(
 def logs(
     names: Annotated[
         list[str] | None,
-        typer.Argument(metavar="[NAME]...", help="Instances, processes, groups or system (default: all)."),
+        typer.Argument(
+            metavar="[NAME]...",
+            help="Instances, processes, groups or system (default: all).",
+            autocompletion=_complete_logs,
+        ),
     ] = None,
     count: Annotated[
         int, typer.Option("-n", "--lines", metavar="N", min=0, help="How many recent lines (default 100).")

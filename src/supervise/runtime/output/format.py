@@ -9,7 +9,6 @@ JSON encoder call, never a loop over its lines.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 
@@ -135,15 +134,19 @@ class JsonFormat:
     """One JSON object per line, `{"time": ..., "name": ..., "text": ...}`, as `json.dumps` writes it."""
 
     def __init__(self) -> None:
+        import json  # only with --json: `up` starts without it
+
+        self._json = json
         self._time = IsoTime()
 
     def lines(self, name: str, now: float, text: str) -> str:
         """Every line of `text` (joined by "\\n", none at the end) as a JSON line."""
-        head = f'{{"time": "{self._time(now)}", "name": {json.dumps(name)}, "text": '
+        dumps = self._json.dumps
+        head = f'{{"time": "{self._time(now)}", "name": {dumps(name)}, "text": '
         if "\n" not in text:
-            return f"{head}{json.dumps(text)}}}\n"
+            return f"{head}{dumps(text)}}}\n"
         # One encoder call for the whole chunk: the lines as a JSON list whose item
         # separator closes one object and opens the next. A separator cannot occur
         # inside an encoded string, where every quote is escaped.
-        encoder = json.JSONEncoder(separators=(f"}}\n{head}", ": "))
+        encoder = self._json.JSONEncoder(separators=(f"}}\n{head}", ": "))
         return f"{head}{encoder.encode(text.split(chr(10)))[1:-1]}}}\n"
