@@ -2,7 +2,8 @@
 
 800,000 lines of ~60 bytes from 4 instances, read in 64 KiB chunks, one flush per
 "wakeup" (one chunk from each instance), written to /dev/null. Compared with
-writing the same raw chunks and with a per-line print-and-write (honcho's shape).
+writing the same raw chunks and with a per-line print-and-write (honcho's shape);
+then with the recent-output ring, with log files (in a temp folder) too, and as JSON.
 
     python bench/output_micro.py [LINES]
 """
@@ -11,10 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from supervise.config.model import LogPolicy
 from supervise.runtime.output import Printer
+from supervise.runtime.output.logfile import LogFiles
+from supervise.runtime.output.ring import RecentOutput
 
 NAMES = ("web.1", "web.2", "worker.1", "clock.1")
 CHUNK = 65536
@@ -57,18 +63,27 @@ def main() -> None:
         for wakeup in wakeups:
             os.write(fd, b"".join(chunk for _, chunk in wakeup))
 
-    def printer(color: bool) -> Callable[[], None]:
+    def printer(
+        color: bool, ring: bool = False, files: bool = False, as_json: bool = False
+    ) -> Callable[[], None]:
         def run() -> None:
-            p = Printer(fd, NAMES, color=color)
-            for wakeup in wakeups:
-                for name, chunk in wakeup:
-                    p.feed(name, chunk)
-                p.flush()
-            for name in NAMES:
-                p.end(name)
-            p.flush()
+            with tempfile.TemporaryDirectory() as folder:
+                logs = LogFiles(Path(folder), LogPolicy(Path(folder))) if files else None
+                recent = RecentOutput() if ring else None
+                feed(Printer(fd, NAMES, color=color, recent=recent, files=logs, as_json=as_json))
+                if logs is not None:
+                    logs.close()
 
         return run
+
+    def feed(p: Printer) -> None:
+        for wakeup in wakeups:
+            for name, chunk in wakeup:
+                p.feed(name, chunk)
+            p.flush()
+        for name in NAMES:
+            p.end(name)
+        p.flush()
 
     def per_line() -> None:
         tails = dict.fromkeys(NAMES, b"")
@@ -85,6 +100,9 @@ def main() -> None:
     for label, run in (
         ("Printer          ", printer(False)),
         ("Printer (color)  ", printer(True)),
+        ("+ ring           ", printer(False, ring=True)),
+        ("+ ring + files   ", printer(False, ring=True, files=True)),
+        ("--json + ring    ", printer(False, ring=True, as_json=True)),
         ("per-line write   ", per_line),
     ):
         took = timed(run)

@@ -46,18 +46,30 @@ def procfile(entries: dict[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def started(runner: Runner, scenario: str, entries: dict[str, str], pipe: bool = False) -> Iterator[Started]:
-    """Run `runner` on a Procfile of `entries`; stdout to a pipe (`pipe`) or a file; clean up after.
+def started(
+    runner: Runner,
+    scenario: str,
+    entries: dict[str, str],
+    pipe: bool = False,
+    extra: tuple[str, ...] = (),
+    files: dict[str, bytes] | None = None,
+) -> Iterator[Started]:
+    """Run `runner` on a Procfile of `entries` (with `extra` args, `files` beside it); stdout to a pipe
+    (`pipe`) or a file; clean up after.
 
     Tracebacks on the runner's stderr and processes it left behind are recorded in COMPLAINTS.
     """
     with tempfile.TemporaryDirectory(prefix=f"bench-{runner.name}-") as tmp:
         root = Path(tmp)
         (root / "Procfile").write_text(procfile(entries))
+        for name, data in (files or {}).items():
+            (root / name).write_bytes(data)
         output = None if pipe else root / "stdout.txt"
         with open(root / "stderr.txt", "wb") as err, open(output or os.devnull, "wb") as out:
             t0 = time.perf_counter()
-            proc = launch(runner.up(root / "Procfile"), root, subprocess.PIPE if pipe else out, err)
+            proc = launch(
+                [*runner.up(root / "Procfile"), *extra], root, subprocess.PIPE if pipe else out, err
+            )
         run = Started(proc, root, t0, output)
         try:
             yield run

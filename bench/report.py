@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from hostile import CHECK_LINES, Hostile
 from idle import Idle
 from reload import Reload
+from rings import LINES as RING_INPUT_LINES
+from rings import Rings
 from scale import Scale
 from shutdown import Shutdown
 from startup import Startup
@@ -53,6 +55,8 @@ class Results:
     startup: dict[str, Startup] = field(default_factory=dict)
     idle: dict[str, Idle] = field(default_factory=dict)
     scale: dict[str, Scale] = field(default_factory=dict)
+    logfiles: dict[str, list[Run]] = field(default_factory=dict)
+    rings: dict[str, Rings] = field(default_factory=dict)
     shutdown: dict[str, dict[str, Shutdown]] = field(default_factory=dict)
     reload: dict[str, Reload] = field(default_factory=dict)
     hostile: dict[str, Hostile] = field(default_factory=dict)
@@ -122,6 +126,64 @@ def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
         Row("throughput", "first → last line, s", {k: _num(v) for k, v in spread.items()}),
         Row("throughput", f"runner CPU for the {lines:,} lines, s", cpu),
         Row("throughput", "lines lost / torn / reordered / duplicated", checks, NA, "0 lost, 0 torn", clean),
+    ]
+
+
+def logfiles_rows(runs: dict[str, list[Run]]) -> list[Row]:
+    """supervise writing --log-dir files as well as the terminal view, against `direct`."""
+    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
+    slowdown = _ratio(to_last.get("supervise"), to_last.get("direct"))
+    cells = {name: _num(value) for name, value in to_last.items()}
+    if slowdown is not None:
+        cells["supervise"] += f" ({slowdown:.1f}{X})"
+    sup = runs.get("supervise", [])
+    lost = {}
+    if sup:
+        in_files = [r.file_lost for r in sup if r.file_lost is not None]
+        worst_file = str(max(in_files)) if len(in_files) == len(sup) else NA
+        lost["supervise"] = f"{max(r.check.lost + r.check.torn for r in sup)} / {worst_file}"
+    clean = all(r.check.lost == 0 and r.check.torn == 0 and r.file_lost == 0 for r in sup) if sup else None
+    counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
+    scenario = "throughput + `--log-dir`"
+    return [
+        Row(
+            scenario,
+            f"exec → last line, view and files, s (median of runs: {counts})",
+            cells,
+            _times(slowdown, "direct"),
+            f"≤ 1.6{X} direct",
+            _holds(slowdown, 1.6),
+        ),
+        Row(scenario, "lines lost on the terminal / in the log files", lost, NA, "0 / 0", clean),
+    ]
+
+
+def rings_rows(results: dict[str, Rings], count: int) -> list[Row]:
+    sup = results.get("supervise")
+    scenario = f"rings ({count} {X} {RING_INPUT_LINES:,} lines)"
+    pss = None if sup is None or sup.pss_bytes is None else sup.pss_bytes / 1e6
+    return [
+        Row(
+            scenario,
+            "exec → every line printed, s",
+            {n: _num(r.all_output) for n, r in results.items()},
+        ),
+        Row(
+            scenario,
+            "runner PSS with every ring full, MB",
+            {n: _num(None if r.pss_bytes is None else r.pss_bytes / 1e6, 1) for n, r in results.items()},
+            NA,
+            "≤ 60 MB",
+            _holds(pss, 60.0),
+        ),
+        Row(
+            scenario,
+            "lines `supervise logs -n 1000` shows for one instance",
+            {n: _num(r.ring_lines, 0) if r.ring_lines is not None else NA for n, r in results.items()},
+            NA,
+            "1000",
+            None if sup is None or sup.ring_lines is None else sup.ring_lines == 1000,
+        ),
     ]
 
 

@@ -22,6 +22,7 @@ import procs
 import project
 import reload
 import report
+import rings
 import runners
 import scale
 import shutdown
@@ -30,7 +31,19 @@ import terminals
 import throughput
 
 BENCH = Path(__file__).resolve().parent
-SCENARIOS = ("throughput", "startup", "idle", "scale", "shutdown", "reload", "hostile", "tty", "attach")
+SCENARIOS = (
+    "throughput",
+    "logfiles",
+    "startup",
+    "idle",
+    "scale",
+    "rings",
+    "shutdown",
+    "reload",
+    "hostile",
+    "tty",
+    "attach",
+)
 
 
 def log(message: str) -> None:
@@ -54,6 +67,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--line-bytes", type=int, default=hostile.LINE_BYTES, help="size of the long line (hostile)"
     )
     parser.add_argument(
+        "--rings", type=int, default=rings.COUNT, help="chatty processes in the rings scenario"
+    )
+    parser.add_argument(
         "--output", default=str(BENCH / "results" / "latest.md"), help="also write the table here"
     )
     parser.add_argument("--no-output", action="store_true", help="print the table only")
@@ -70,12 +86,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.lines, args.runs, args.honcho_runs, args.repeat, args.window, args.scale = (
+        args.lines, args.runs, args.honcho_runs, args.repeat, args.window, args.scale, args.rings = (
             20_000,
             1,
             1,
             3,
             3.0,
+            50,
             50,
         )
         args.check_runs, args.line_bytes = 1, 20_000_000
@@ -142,11 +159,27 @@ def run_tty(results: report.Results, active: list[runners.Runner], args: argpars
             results.tty["supervise"].append(run)
 
 
+def run_logfiles(results: report.Results, active: list[runners.Runner], args: argparse.Namespace) -> None:
+    """Throughput again, supervise writing every line to --log-dir files too, against `direct`."""
+    sup = next((r for r in active if r.name == "supervise"), None)
+    if sup is None:
+        return
+    for turn in range(args.runs):
+        log(f"logfiles: direct, run {turn + 1}")
+        results.logfiles.setdefault("direct", []).append(throughput.run_direct(args.lines))
+        log(f"logfiles: supervise --log-dir, run {turn + 1}")
+        run = throughput.run_runner(sup, args.lines, log_dir=True)
+        log(f"  {_num(run.to_last)} s to the last line; {run.check.lost} lost, {run.file_lost} lost in files")
+        results.logfiles.setdefault("supervise", []).append(run)
+
+
 def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Results:
     results = report.Results()
     only = set(args.only.split(","))
     if "throughput" in only:
         run_throughput(results, active, args)
+    if "logfiles" in only:
+        run_logfiles(results, active, args)
     if "startup" in only:
         log(f"startup: {args.repeat} runs each")
         results.startup = startup.measure(active, args.repeat)
@@ -160,6 +193,11 @@ def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Re
         for runner in active:
             log(f"scale: {runner.name}, {args.scale} processes")
             results.scale[runner.name] = scale.measure_runner(runner, args.scale)
+    if "rings" in only:
+        for runner in active:
+            if runner.name == "supervise":
+                log(f"rings: {runner.name}, {args.rings} chatty processes")
+                results.rings[runner.name] = rings.measure_runner(runner, args.rings)
     if "shutdown" in only:
         for runner in active:
             results.shutdown[runner.name] = {}
@@ -191,12 +229,16 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
     out: list[report.Row] = []
     if results.throughput:
         out += report.throughput_rows(results.throughput)
+    if results.logfiles:
+        out += report.logfiles_rows(results.logfiles)
     if results.startup:
         out += report.startup_rows(results.startup, args.repeat)
     if results.idle:
         out += report.idle_rows(results.idle)
     if results.scale:
         out += report.scale_rows(results.scale, args.scale)
+    if results.rings:
+        out += report.rings_rows(results.rings, args.rings)
     if results.shutdown:
         out += report.shutdown_rows(results.shutdown)
     if results.reload:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import procs
 import project
-from producer import FILLER_CHARS, filler
+from producer import FILLER_CHARS, filler, line
 from runners import Runner, bench_env
 
 PRODUCER = Path(__file__).resolve().parent / "producer.py"
@@ -59,6 +59,7 @@ class Run:
     check: Check
     exit_code: int | None = None  # the runner's, after the harness stopped it with SIGINT
     runner_cpu: float | None = None  # CPU seconds of the runner's own processes, start to last line
+    file_lost: int | None = None  # with --log-dir: lines missing (or wrong) in the log files
 
 
 def producer_command(index: int, count: int) -> str:
@@ -182,11 +183,32 @@ def run_direct(count: int) -> Run:
     return measure(chunks, times, t0, count, prefixed=False)
 
 
-def run_runner(runner: Runner, count: int) -> Run:
+def run_runner(runner: Runner, count: int, log_dir: bool = False) -> Run:
+    """The producers under `runner`; with `log_dir`, also writing `--log-dir logs` (supervise only)."""
     entries = {f"p{p}": producer_command(p, count) for p in range(1, PRODUCERS + 1)}
-    with project.started(runner, "throughput", entries, pipe=True) as run:
+    extra = ("--log-dir", "logs") if log_dir else ()
+    file_lost = None
+    with project.started(runner, "throughput", entries, pipe=True, extra=extra) as run:
         assert run.proc.stdout is not None
         chunks, times = collect(run.proc.stdout.fileno(), count, PRODUCERS)
         cpu = procs.cpu_seconds(procs.own_processes(run.proc.pid))  # utime + stime count exited threads too
+        if log_dir:  # a line reaches stdout only after its log file was written
+            file_lost = sum(
+                missing_in_files(run.root / "logs" / f"p{p}.1.log", p, count) for p in producers()
+            )
     result = measure(chunks, times, run.t0, count, prefixed=True)
-    return dataclasses.replace(result, exit_code=run.proc.returncode, runner_cpu=cpu)
+    return dataclasses.replace(result, exit_code=run.proc.returncode, runner_cpu=cpu, file_lost=file_lost)
+
+
+def producers() -> range:
+    return range(1, PRODUCERS + 1)
+
+
+def missing_in_files(path: Path, producer: int, count: int) -> int:
+    """Lines of `producer` not found, in order and byte for byte, in `path` and its rotated backups."""
+    backups = sorted(path.parent.glob(f"{path.name}.*"), key=lambda p: int(p.suffix[1:]), reverse=True)
+    data = b"".join(p.read_bytes() for p in [*backups, path] if p.exists())
+    expected = b"".join(line(producer, seq) for seq in range(count))
+    if data == expected:
+        return 0
+    return count - len(set(data.split(b"\n")) & set(expected.split(b"\n")[:-1]))

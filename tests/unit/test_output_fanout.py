@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -146,3 +147,28 @@ def test_a_log_file_problem_becomes_one_system_line(fd: int, tmp_path: Path) -> 
     out = written(tmp_path).splitlines()
     assert [line.split("| ", 1)[1] for line in out][::2] == ["a", "b"]
     assert sum("cannot open" in line for line in out) == 1
+
+
+def test_a_wakeup_that_reads_a_lot_writes_every_mebibyte_not_all_at_the_end(tmp_path: Path) -> None:
+    writes: list[int] = []
+    out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+    def write(fd: int, data: memoryview) -> int:
+        writes.append(len(data))
+        return os.write(fd, data)
+
+    async def main() -> None:
+        p = Printer(
+            out, ["web.1"], color=False, clock=lambda: T, loop=asyncio.get_running_loop(), write=write
+        )
+        chunk = b"x" * 999 + b"\n"
+        for _ in range(5000):  # 5 MB in one wakeup, as 200 full pipes give
+            p.feed("web.1", chunk)
+        assert 4 <= len(writes) <= 6 and max(writes) < 2 << 20
+        await asyncio.sleep(0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.close(out)
+    assert len((tmp_path / "out").read_bytes().splitlines()) == 5000

@@ -157,7 +157,7 @@ async def _up(
     if up.then is not None or up.ready_timeout is not None:
         from supervise.runtime.smoke import readiness_then
 
-        smoke = partial(readiness_then, then=up.then, timeout=up.ready_timeout)
+        smoke = partial(readiness_then, then=up.then, timeout=up.ready_timeout, recent=recent)
     try:
         return await supervisor.run(smoke)
     finally:

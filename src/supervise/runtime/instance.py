@@ -12,7 +12,6 @@ hears of an exit together with whether the group still has processes.
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import signal
 import subprocess
@@ -111,8 +110,6 @@ class RunningInstance:
         self._probe_task: asyncio.Task[None] | None = None
         self.log_matcher: LogMatcher | None = None
         """Set while a `log` readiness probe waits for its line; fed output chunks."""
-        self.recent: collections.deque[bytes] = collections.deque(maxlen=2)
-        """The last output chunks, for "not ready" reports: one reference per chunk, no per-line work."""
 
     def __repr__(self) -> str:
         state = self.lifecycle.state.value
@@ -185,14 +182,8 @@ class RunningInstance:
     def feed_output(self, data: bytes) -> None:
         """Output of the current process: to the printer, and to a waiting log probe."""
         self.printer.feed(self.name, data)
-        self.recent.append(data)
         if self.log_matcher is not None:
             self.log_matcher.feed(data)
-
-    def last_lines(self, count: int = 5) -> list[str]:
-        """The instance's last few output lines (for a "not ready" report)."""
-        text = b"".join(self.recent).decode("utf-8", "replace")
-        return [line for line in text.splitlines() if line.strip()][-count:]
 
     async def _spawn(self) -> None:
         spec = self.instance.spec

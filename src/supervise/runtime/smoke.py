@@ -17,6 +17,7 @@ from supervise.runtime.group import kill_group
 
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
+    from supervise.runtime.output.ring import RecentOutput
     from supervise.runtime.supervisor import Supervisor
 
 THEN = "then"
@@ -27,10 +28,15 @@ class NotReady(Exception):
     """Readiness failed; the message names the instances and their last lines."""
 
 
-async def readiness_then(supervisor: Supervisor, then: str | None, timeout: float | None) -> int:
-    """`--ready-timeout` and `--then`: the exit code `up` should end with, or None to go on."""
+async def readiness_then(
+    supervisor: Supervisor, then: str | None, timeout: float | None, recent: RecentOutput
+) -> int:
+    """`--ready-timeout` and `--then`: the exit code `up` should end with, or None to go on.
+
+    A report of what is not ready quotes each instance's last lines from `recent`.
+    """
     try:
-        took = await wait_all_ready(supervisor, timeout)
+        took = await wait_all_ready(supervisor, timeout, recent)
     except NotReady as problem:
         supervisor.printer.system(str(problem))
         return 1
@@ -42,7 +48,7 @@ async def readiness_then(supervisor: Supervisor, then: str | None, timeout: floa
     return code
 
 
-async def wait_all_ready(supervisor: Supervisor, timeout: float | None) -> float:
+async def wait_all_ready(supervisor: Supervisor, timeout: float | None, recent: RecentOutput) -> float:
     """Seconds until every instance was ready; NotReady when one can no longer be, or on timeout."""
     began = supervisor.clock()
     instances = list(supervisor.instances.values())
@@ -63,17 +69,17 @@ async def wait_all_ready(supervisor: Supervisor, timeout: float | None) -> float
         await asyncio.wait_for(supervisor.wait_until(instances, settled), timeout)
     except asyncio.TimeoutError:
         pending = [r for r in instances if not r.was_ready]
-        raise NotReady(f"--ready-timeout {timeout:g} s: not ready: {_report(pending)}") from None
+        raise NotReady(f"--ready-timeout {timeout:g} s: not ready: {_report(pending, recent)}") from None
     failed = [r for r in instances if not r.was_ready]
     if failed:
-        raise NotReady(f"not ready, and will not be: {_report(failed)}")
+        raise NotReady(f"not ready, and will not be: {_report(failed, recent)}")
     return supervisor.clock() - began
 
 
-def _report(instances: list[RunningInstance]) -> str:
+def _report(instances: list[RunningInstance], recent: RecentOutput) -> str:
     parts = []
     for running in instances:
-        last = " / ".join(running.last_lines(3))
+        last = " / ".join(recent.last_lines(running.name, 3))
         state = running.lifecycle.state.value
         parts.append(f"{running.name} ({state}{'; last output: ' + last if last else ''})")
     return ", ".join(parts)

@@ -37,11 +37,20 @@ class _Block:
     __slots__ = ("data", "ends", "lines", "order", "times")
 
     def __init__(self) -> None:
-        self.data = bytearray()
+        self.data: bytearray | bytes = bytearray()
         self.times = array("d")
         self.order = array("Q")
         self.ends = array("I")
         self.lines = 0
+
+    def seal(self) -> None:
+        """Full: keep it in exactly sized copies (growing ones hold spare room)."""
+        self.data = bytes(self.data)
+        self.times, self.order, self.ends = (
+            array("d", self.times),
+            array("Q", self.order),
+            array("I", self.ends),
+        )
 
 
 class History:
@@ -60,9 +69,12 @@ class History:
             data = _last_bytes(data, self.max_bytes - 1)
         block = self._blocks[-1] if self._blocks else None
         if block is None or len(block.data) >= BLOCK_BYTES or len(block.times) >= BLOCK_CHUNKS:
+            if block is not None:
+                block.seal()
             block = _Block()
             self._blocks.append(block)
         lines = data.count(b"\n") + 1
+        assert isinstance(block.data, bytearray)
         block.data += data
         block.times.append(now)
         block.order.append(order)
@@ -175,6 +187,14 @@ class RecentOutput:
         entries.sort(key=lambda item: item[0][0])
         merged = [(now, name, data) for (_, now, data), name in entries]
         return merged if count is None else _last_of(merged, count)
+
+    def last_lines(self, name: str, count: int) -> list[str]:
+        """The last `count` lines of `name` that are not blank, as text (for a "not ready" report)."""
+        history = self._histories.get(name)
+        if history is None:
+            return []
+        text = b"\n".join(data for _, _, data in history.tail(count * 4)).decode("utf-8", "replace")
+        return [line for line in text.replace("\r", "").split("\n") if line.strip()][-count:]
 
     def follow(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(time, name, data)` for every new chunk; returns the function that stops it."""
