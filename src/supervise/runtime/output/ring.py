@@ -37,20 +37,11 @@ class _Block:
     __slots__ = ("data", "ends", "lines", "order", "times")
 
     def __init__(self) -> None:
-        self.data: bytearray | bytes = bytearray()
+        self.data = bytearray()
         self.times = array("d")
         self.order = array("Q")
         self.ends = array("I")
         self.lines = 0
-
-    def seal(self) -> None:
-        """Full: keep it in exactly sized copies (growing ones hold spare room)."""
-        self.data = bytes(self.data)
-        self.times, self.order, self.ends = (
-            array("d", self.times),
-            array("Q", self.order),
-            array("I", self.ends),
-        )
 
 
 class History:
@@ -69,12 +60,9 @@ class History:
             data = _last_bytes(data, self.max_bytes - 1)
         block = self._blocks[-1] if self._blocks else None
         if block is None or len(block.data) >= BLOCK_BYTES or len(block.times) >= BLOCK_CHUNKS:
-            if block is not None:
-                block.seal()
             block = _Block()
             self._blocks.append(block)
         lines = data.count(b"\n") + 1
-        assert isinstance(block.data, bytearray)
         block.data += data
         block.times.append(now)
         block.order.append(order)
