@@ -172,3 +172,23 @@ def test_a_wakeup_that_reads_a_lot_writes_every_mebibyte_not_all_at_the_end(tmp_
     finally:
         os.close(out)
     assert len((tmp_path / "out").read_bytes().splitlines()) == 5000
+
+
+@pytest.mark.parametrize(
+    ("zone", "stamp"),
+    [
+        ("UTC", "2023-11-14T22:13:20.500+00:00"),
+        ("America/St_Johns", "2023-11-14T18:43:20.500-03:30"),
+        ("Asia/Kolkata", "2023-11-15T03:43:20.500+05:30"),
+    ],
+)
+def test_iso_time_is_local_with_its_offset(monkeypatch: pytest.MonkeyPatch, zone: str, stamp: str) -> None:
+    if not Path(f"/usr/share/zoneinfo/{zone}").exists():
+        pytest.skip(f"no {zone} zone here")
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        assert IsoTime()(T + 0.5) == stamp
+    finally:
+        monkeypatch.undo()
+        time.tzset()

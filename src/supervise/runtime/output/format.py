@@ -123,9 +123,9 @@ class IsoTime:
         second = int(now // 1)
         if second != self._second:
             local = time.localtime(second)
-            offset = time.strftime("%z", local)  # +0100: ISO 8601 wants +01:00
+            hours, minutes = divmod(abs(local.tm_gmtoff) // 60, 60)
+            self._zone = f"{'-' if local.tm_gmtoff < 0 else '+'}{hours:02d}:{minutes:02d}"
             self._second, self._head = second, time.strftime("%Y-%m-%dT%H:%M:%S", local)
-            self._zone = f"{offset[:3]}:{offset[3:]}" if len(offset) == 5 else "Z"
         millis = min(int((now - self._second) * 1000), 999)
         return f"{self._head}.{millis:03d}{self._zone}"
 
