@@ -378,11 +378,14 @@ def logs(
     ] = None,
     root: Root = None,
     no_color: NoColor = False,
+    no_prefix: NoPrefix = False,
+    no_timestamp: NoTimestamp = False,
 ) -> int:
     """Show the recent output of the running supervise up, merged in time order."""
     from supervise.commands.logs import run_logs
 
-    return run_logs(_common(procfile, root, no_color=no_color), names or [], count, follow, grep, as_json)
+    common = _common(procfile, root, no_color=no_color, no_prefix=no_prefix, no_timestamp=no_timestamp)
+    return run_logs(common, names or [], count, follow, grep, as_json)
 
 
 COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach, logs)

@@ -171,6 +171,24 @@ def test_colors_on_a_terminal_are_ups(fixed: tuple[UpProcess, Path]) -> None:
     assert re.fullmatch(rb"\x1b\[33m\d\d:\d\d:\d\d worker\.1 \| \x1b\[0mworker line 60\x1b\[0m\r\n", data)
 
 
+def test_options_before_the_command_and_the_display_flags(
+    fixed: tuple[UpProcess, Path], tmp_path: Path
+) -> None:
+    up, root = fixed
+    last = printed(up)[-2:]
+    # `-f` before the command is the Procfile, as for every command; after it, logs' --follow.
+    before = run_cli("-f", str(root / "Procfile"), "logs", "-n", "2", cwd=tmp_path, env=clean_env())
+    assert (before.returncode, before.stdout.splitlines()) == (0, last), before.stderr
+    assert (
+        run_cli("-d", str(root), "logs", "-n", "2", cwd=tmp_path, env=clean_env()).stdout.splitlines() == last
+    )
+    bare = logs(root, "-n", "2", "--no-timestamp").stdout.splitlines()
+    assert bare == [line[len("HH:MM:SS ") :] for line in last]
+    assert logs(root, "-n", "2", "--no-prefix").stdout.splitlines() == [
+        line.split("| ", 1)[1] for line in last
+    ]
+
+
 def test_without_up_running_it_is_one_line_exit_1(tmp_path: Path) -> None:
     root = write_files(tmp_path / "app", {"Procfile": "web: sleep 100\n"})
     result = logs(root)

@@ -13,12 +13,12 @@ UP = {"-f", "--procfile", "-e", "--env-file", "-m", "--formation", "-c", "--conc
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["-e", ".env.x", "run", "pytest"], ["run", "-e", ".env.x", "pytest"]),
-        (["-f", "Procfile.dev", "up", "web"], ["up", "-f", "Procfile.dev", "web"]),
-        (["--env-file=.env.x", "-cweb=2", "up"], ["up", "--env-file=.env.x", "-cweb=2"]),
+        (["-e", ".env.x", "run", "pytest"], ["run", "--env-file", ".env.x", "pytest"]),
+        (["-f", "Procfile.dev", "up", "web"], ["up", "--procfile", "Procfile.dev", "web"]),
+        (["--env-file=.env.x", "-cweb=2", "up"], ["up", "--env-file=.env.x", "--concurrency=web=2"]),
         (
             ["--no-colour", "-e", "a,b", "up", "-m", "web=2"],
-            ["up", "--no-colour", "-e", "a,b", "-m", "web=2"],
+            ["up", "--no-colour", "--env-file", "a,b", "-m", "web=2"],
         ),
         (["up", "-e", ".env"], ["up", "-e", ".env"]),  # already after: untouched
         (["--help"], ["--help"]),
@@ -37,11 +37,24 @@ def test_a_value_that_looks_like_a_command_is_still_a_value() -> None:
 
 def test_options_after_a_run_command_stay_its_own() -> None:
     # `supervise -e .env run -- ls -e`: the second -e belongs to ls.
-    assert hoist(["-e", ".env", "run", "--", "ls", "-e"], None) == ["run", "-e", ".env", "--", "ls", "-e"]
+    assert hoist(["-e", ".env", "run", "--", "ls", "-e"], None) == [
+        "run",
+        "--env-file",
+        ".env",
+        "--",
+        "ls",
+        "-e",
+    ]
 
 
 def test_an_option_the_command_does_not_take_is_one_usage_error() -> None:
     with pytest.raises(UsageError) as caught:
         hoist(["-t", "5", "run", "pytest"], {"-e", "--env-file"})
     assert str(caught.value) == "run does not take -t (see supervise run --help)"
-    assert hoist(["-e", "x", "up"], UP) == ["up", "-e", "x"]
+    assert hoist(["-e", "x", "up"], UP) == ["up", "--env-file", "x"]
+
+
+def test_moved_options_are_spelled_long_for_a_command_whose_letter_means_another_thing() -> None:
+    logs = {"-f", "--follow", "--procfile", "-d", "--root", "-n", "--lines"}
+    assert hoist(["-f", "Procfile.dev", "logs", "web"], logs) == ["logs", "--procfile", "Procfile.dev", "web"]
+    assert hoist(["-dapp", "logs"], logs) == ["logs", "--root=app"]

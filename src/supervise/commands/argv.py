@@ -19,6 +19,17 @@ VALUED = frozenset(
 """Common options that take a value (`-e FILE`, `-eFILE`, `--env-file=FILE`)."""
 FLAGS = frozenset(["--no-color", "--no-colour", "--no-prefix", "--no-timestamp"])
 """Common options that take none."""
+LONG = {
+    "-f": "--procfile",
+    "-d": "--root",
+    "-e": "--env-file",
+    "-p": "--port",
+    "-t": "--stop-timeout",
+    "-m": "--formation",
+    "-c": "--concurrency",
+}
+"""Moved options are spelled long: a command that gives the letter another meaning
+(`logs -f` is --follow) still reads `supervise -f Procfile.dev logs` as meant."""
 
 
 def option_name(arg: str) -> str:
@@ -64,9 +75,19 @@ def hoist(args: Sequence[str], accepted: Collection[str] | None) -> list[str]:
     leading, command, rest = split_leading(args)
     if not leading or command is None:
         return list(args)
-    if accepted is not None:
-        for arg in leading:
-            name = option_name(arg)
-            if name in VALUED | FLAGS and name not in accepted:
-                raise UsageError(f"{command} does not take {name} (see supervise {command} --help)")
-    return [command, *leading, *rest]
+    moved: list[str] = []
+    words = iter(leading)
+    for arg in words:
+        name = option_name(arg)
+        long = LONG.get(name, name)
+        if accepted is not None and long not in accepted:
+            raise UsageError(f"{command} does not take {name} (see supervise {command} --help)")
+        if arg in FLAGS:
+            moved.append(arg)
+        elif arg == name:  # `-e FILE`, `--env-file FILE`: the value is the next word
+            moved += [long, next(words)]
+        elif arg.startswith("--"):  # `--env-file=FILE`
+            moved.append(arg)
+        else:  # `-eFILE`
+            moved.append(f"{long}={arg[2:]}")
+    return [command, *moved, *rest]
