@@ -37,9 +37,9 @@ def process_type(name: str) -> str:
     return name.rpartition(".")[0] or name
 
 
-def decode(data: bytes) -> str:
+def decode(data: bytes | memoryview) -> str:
     """Child bytes as text: UTF-8 with replacement characters, as `up` shows them."""
-    return data.decode("utf-8", "replace")
+    return str(data, "utf-8", "replace")
 
 
 class LineFormat:
