@@ -15,7 +15,7 @@ from supervise.config.model import LogPolicy
 from supervise.runtime.output import Printer
 from supervise.runtime.output.format import IsoTime, JsonFormat, LineFormat
 from supervise.runtime.output.logfile import LogFiles
-from supervise.runtime.output.ring import RecentOutput
+from supervise.runtime.output.ring import CUT_MARK, MAX_BYTES, RecentOutput
 
 T = 1_700_000_000.0
 ISO = IsoTime()
@@ -192,3 +192,18 @@ def test_iso_time_is_local_with_its_offset(monkeypatch: pytest.MonkeyPatch, zone
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_line_printed_in_16_mib_pieces_reaches_the_ring_as_the_end_of_each_piece(fd: int) -> None:
+    recent = RecentOutput()
+    seen: list[bytes] = []
+    recent.follow(lambda now, name, data: seen.append(data))
+    p = Printer(fd, ["web.1"], color=False, clock=lambda: T, recent=recent)
+    for _ in range(17 * 1024):
+        p.feed("web.1", b"c" * 1024)  # 17 MiB with no newline
+    p.feed("web.1", b"END\nnext\n")
+    p.flush()
+    assert len(seen) == 3  # a 16 MiB piece, the rest of the line, the next line
+    assert all(data.startswith(CUT_MARK) and len(data) < MAX_BYTES for data in seen[:2])
+    assert seen[1].endswith(b"cEND") and seen[2] == b"next"
+    assert [data for _, _, data in recent.tail()] == [b"next"]  # 1 MiB holds no more than that
