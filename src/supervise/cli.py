@@ -178,6 +178,14 @@ def up(
         str | None,
         typer.Option("--log-dir", metavar="DIR", help="Also write each instance's output to DIR/NAME.log."),
     ] = None,
+    web: Annotated[
+        str | None,
+        typer.Option(
+            "--web",
+            metavar="[HOST:]PORT",
+            help="Serve a live page of this up (HOST: 127.0.0.1); needs supervise[web].",
+        ),
+    ] = None,
     procfile: Procfile = None,
     root: Root = None,
     env_file: EnvFile = None,
@@ -194,7 +202,7 @@ def up(
     common = _common(
         procfile, root, env_file, formation, port, no_color, stop_timeout, no_prefix, no_timestamp
     )
-    up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout, as_json, log_dir)
+    up_options = UpOptions(abort_on_exit, timeout, then, ready_timeout, as_json, log_dir, web)
     return run_up(common, names or [], up_options, tty)
 
 
@@ -388,7 +396,14 @@ def logs(
     return run_logs(common, names or [], count, follow, grep, as_json)
 
 
-COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach, logs)
+def web(procfile: Procfile = None, root: Root = None) -> int:
+    """Print the URL (with its token) of the running supervise up's page."""
+    from supervise.commands.web import run_web
+
+    return run_web(_common(procfile, root))
+
+
+COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach, logs, web)
 SETTINGS: dict[str, dict[str, Any]] = {
     "run": {"context_settings": {"allow_interspersed_args": False, "ignore_unknown_options": True}},
 }

@@ -28,6 +28,7 @@ from supervise.runtime.output.ring import RecentOutput
 from supervise.runtime.supervisor import EXIT_OUTPUT_CLOSED, RunSettings, Supervisor
 
 if TYPE_CHECKING:
+    from supervise.config.model import WebAddress
     from supervise.runtime.output.logfile import LogFiles
 
 
@@ -43,6 +44,8 @@ class UpOptions:
     """--json: JSON lines instead of the prefixed view."""
     log_dir: str | None = None
     """--log-dir, as typed (relative to the current folder); else log_dir from the configuration."""
+    web: str | None = None
+    """--web [HOST:]PORT, as typed; else `web` from the configuration."""
 
 
 def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: bool | None = None) -> int:
@@ -72,6 +75,7 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
         import colorama
 
         colorama.just_fix_windows_console()
+    web = _web_address(plan, up.web)  # without aiohttp, `up --web` stops here: nothing started
     files = _log_files(plan, up.log_dir)  # an unusable folder stops `up` here, before anything runs
     try:
         with _nonblocking(sys.stdout.fileno()):
@@ -83,6 +87,7 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
                     color,
                     ttys,
                     files,
+                    web,
                     prefix=not options.no_prefix,
                     timestamp=not options.no_timestamp,
                 )
@@ -90,6 +95,31 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
     finally:
         if files is not None:
             files.close()
+
+
+WEB_EXTRA_MISSING = "--web needs the web extra: pip install 'supervise[web]' (it adds aiohttp)"
+
+
+def _web_address(plan: Plan, typed: str | None) -> WebAddress | None:
+    """--web or `web` from the configuration, checked, with the server's module imported; None for neither."""
+    from supervise.config.convert import Invalid, to_web_address
+
+    if typed is None:
+        address = plan.project.web
+    else:
+        try:
+            address = to_web_address(typed)
+        except Invalid as invalid:
+            raise UsageError(f"--web: {invalid}") from None
+    if address is None:
+        return None
+    try:
+        import supervise.runtime.web  # noqa: F401  (aiohttp comes with the extra only)
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "aiohttp":
+            raise
+        raise UsageError(WEB_EXTRA_MISSING) from None
+    return address
 
 
 def _log_files(plan: Plan, log_dir: str | None) -> LogFiles | None:
@@ -110,6 +140,7 @@ async def _up(
     color: bool,
     ttys: frozenset[str],
     files: LogFiles | None,
+    web: WebAddress | None,
     *,
     prefix: bool,
     timestamp: bool,
@@ -151,8 +182,24 @@ async def _up(
 
         terminals = Terminals(printer, sys.stdout.fileno(), ttys)
     supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic, terminals=terminals)
-    control = ControlServer(plan.project.root, SupervisorTarget(supervisor, recent))
+    target = SupervisorTarget(supervisor, recent)
+    page = None
+    if web is not None:
+        from supervise.runtime.web import WebPage, address_warning, new_token
+
+        page = WebPage(target, web, plan.project.root.name or str(plan.project.root), new_token())
+    control = ControlServer(plan.project.root, target, page=page)
     await control.start()
+    if page is not None and web is not None:
+        try:
+            await page.start()
+        except BaseException:
+            await control.close()
+            raise
+        printer.system(f"page: {page.url}")
+        warning = address_warning(web)
+        if warning is not None:
+            printer.system(warning)
     smoke = None
     if up.then is not None or up.ready_timeout is not None:
         from supervise.runtime.smoke import readiness_then
@@ -161,6 +208,8 @@ async def _up(
     try:
         return await supervisor.run(smoke)
     finally:
+        if page is not None:
+            await page.close()
         await control.close()
         printer.close()
 

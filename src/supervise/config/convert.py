@@ -6,11 +6,13 @@ input shape in, one typed value out. `pyproject.py` adds the key path.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
 
 from supervise.config.model import (
+    DEFAULT_WEB_HOST,
     MAX_INSTANCES,
     MAX_LOG_BACKUPS,
     MAX_LOG_BYTES,
@@ -18,6 +20,7 @@ from supervise.config.model import (
     MAX_SECONDS,
     Autorestart,
     Tty,
+    WebAddress,
     signal_name,
 )
 
@@ -214,3 +217,29 @@ def to_backups(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOG_BACKUPS:
         raise Invalid(f"expected a number of files from 0 to {MAX_LOG_BACKUPS}, got {show(value)}")
     return value
+
+
+def to_web_address(value: object) -> WebAddress:
+    """`9001`, `127.0.0.1:9001`, `[::1]:9001`, `0.0.0.0:9001` -> WebAddress; Invalid otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise Invalid(f'expected "[HOST:]PORT" such as "9001" or "127.0.0.1:9001", got {show(value)}')
+    text = value.strip()
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host = DEFAULT_WEB_HOST
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if colon and not host:
+        raise Invalid(f'no host before ":" in {text!r}; write "127.0.0.1:PORT" or just the port')
+    if not port_text.isascii() or not port_text.isdigit() or int(port_text) > 65535:
+        raise Invalid(f"{text!r}: the port must be a number from 0 to 65535 (0: any free port)")
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise Invalid(f"{text!r}: write an IPv6 host in brackets, as [::1]:9001") from None
+    elif not all(part.isalnum() or part == "" for part in host.replace("-", "").split(".")) or not host:
+        raise Invalid(f"{text!r}: {host!r} is not a host name or IP address")
+    return WebAddress(host, int(port_text))

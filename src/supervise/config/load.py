@@ -157,6 +157,7 @@ def load_project(
             max_bytes=settings.log_max_bytes,
             backups=settings.log_backups,
         ),
+        web=settings.web,
     )
 
 

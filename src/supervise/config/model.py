@@ -7,6 +7,7 @@ Defaults are supervisord's, so a process that sets nothing behaves under
 from __future__ import annotations
 
 import enum
+import ipaddress
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -184,6 +185,36 @@ class LogPolicy:
     """Rotated files kept: NAME.log.1 (newest) to NAME.log.N."""
 
 
+DEFAULT_WEB_HOST = "127.0.0.1"
+"""Where `up --web PORT` serves: this machine only."""
+
+
+@dataclass(frozen=True)
+class WebAddress:
+    """A host (name or IP literal, no brackets) and a port (0: any free one)."""
+
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        """Only this machine can reach it: 127.0.0.0/8, ::1 or localhost."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def wildcard(self) -> bool:
+        """0.0.0.0 or ::, every interface."""
+        try:
+            return ipaddress.ip_address(self.host).is_unspecified
+        except ValueError:
+            return False
+
+
 @dataclass(frozen=True)
 class Project:
     """Everything the configuration says, in definition order."""
@@ -199,6 +230,8 @@ class Project:
     notices: tuple[str, ...] = ()
     """What the configuration does not honour, one line each (a Procfile it does not read)."""
     logs: LogPolicy = field(default_factory=LogPolicy)
+    web: WebAddress | None = None
+    """`web = "HOST:PORT"`: where `up` serves its page (`--web` overrides it)."""
 
     def process(self, name: str) -> ProcessSpec:
         """The process called `name`; KeyError when there is none."""

@@ -32,6 +32,7 @@ from supervise.config.convert import (
     to_signal,
     to_str_list,
     to_tty,
+    to_web_address,
 )
 from supervise.config.model import (
     DEFAULT_LOG_BACKUPS,
@@ -43,6 +44,7 @@ from supervise.config.model import (
     ProcessSpec,
     RestartPolicy,
     Tty,
+    WebAddress,
 )
 from supervise.config.procfile import name_problem
 from supervise.errors import ConfigError
@@ -104,6 +106,7 @@ TOP_KEYS = (
     "log_dir",
     "log_max_bytes",
     "log_backups",
+    "web",
     "processes",
     "groups",
 )
@@ -153,6 +156,7 @@ class Settings:
     """As written: relative to the project root."""
     log_max_bytes: int = DEFAULT_LOG_MAX_BYTES
     log_backups: int = DEFAULT_LOG_BACKUPS
+    web: WebAddress | None = None
     processes: tuple[ProcessOptions, ...] = ()
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -191,6 +195,7 @@ def parse_settings(table: Mapping[str, Any], filename: str = "pyproject.toml") -
         log_dir=top.get("log_dir", to_nonempty_str, None),
         log_max_bytes=top.get("log_max_bytes", to_byte_size, DEFAULT_LOG_MAX_BYTES),
         log_backups=top.get("log_backups", to_backups, DEFAULT_LOG_BACKUPS),
+        web=top.get("web", to_web_address, None),
         processes=tuple(processes),
         groups=MappingProxyType(groups),
     )

@@ -10,6 +10,7 @@ way, versioned (`"v": 1`):
     {"v": 1, "op": "hello"}                        -> {"v": 1, "ok": true, "pid": 123, "root": "/p"}
     {"v": 1, "op": "attach", "names": ["web.1"], "size": [80, 24]}
                                                    -> {"v": 1, "ok": true, "instance": "web.1"}, then frames
+    {"v": 1, "op": "web"}                          -> {"v": 1, "ok": true, "url": "http://...?token=..."}
     anything refused                               -> {"v": 1, "ok": false, "error": "...", "exit": 2}
 
 An attach answer turns the connection into the instance's terminal stream
@@ -124,16 +125,29 @@ class Streaming:
 
     answer: dict[str, Any]
     stream: Stream
+class PageAddress(Protocol):
+    """The page of `up --web`, for `supervise web`."""
+
+    @property
+    def url(self) -> str | None:
+        """Its URL with the token; None until it serves."""
+        ...
 
 
 class ControlServer:
     """Serves the control socket of one `up`, in the running event loop."""
 
     def __init__(
-        self, root: Path, target: ControlTarget, *, environ: Mapping[str, str] | None = None
+        self,
+        root: Path,
+        target: ControlTarget,
+        *,
+        environ: Mapping[str, str] | None = None,
+        page: PageAddress | None = None,
     ) -> None:
         self.root = root
         self.target = target
+        self.page = page
         self.path = socket_path(root, os.environ if environ is None else environ)
         self._lock_fd: int | None = None
         self._inode: int | None = None
@@ -274,6 +288,11 @@ class ControlServer:
             return self._attach(names, request.get("size"))
         if op == "logs":
             return self._logs(names, request)
+        if op == "web":
+            url = self.page.url if self.page is not None else None
+            if url is None:
+                return _error("this supervise up has no page; start it with --web [HOST:]PORT", 1)
+            return _ok(url=url)
         if op == "hello":
             from supervise.runtime.guardian import up_pid
 

@@ -96,6 +96,18 @@ class Follower:
         self._skipped_at = 0.0
         self._wake = asyncio.Event()
         self._closing = False
+        self._unfollow: Callable[[], None] | None = None
+
+    def start(self) -> list[Chunk]:
+        """Follow from now on, and the recent lines from before, in one step: none lost or doubled."""
+        self._unfollow = self._recent.follow(self._on_chunk)
+        return self._recent.tail(self._wanted, self._lines)
+
+    def stop(self) -> None:
+        """Follow no more: the reader is gone."""
+        if self._unfollow is not None:
+            self._unfollow()
+            self._unfollow = None
 
     def close(self) -> None:
         """`up` is stopping: send what is left, then the end."""
@@ -109,9 +121,7 @@ class Follower:
         message: Callable[[dict[str, Any]], bytes],
     ) -> None:
         """The recent lines, then new ones until `close`, or until the client goes away (EOF on its side)."""
-        # One step: what came before is in the history, what comes after reaches _on_chunk.
-        unfollow = self._recent.follow(self._on_chunk)
-        history = self._recent.tail(self._wanted, self._lines)
+        history = self.start()
         gone = asyncio.ensure_future(reader.read(1))
         gone.add_done_callback(lambda _: self._stop_now())
         try:
@@ -132,7 +142,19 @@ class Follower:
                     break
         finally:
             gone.cancel()
-            unfollow()
+            self.stop()
+
+    async def next_batch(self) -> list[Chunk] | None:
+        """The chunks that came since the last call, once there are some; None once closed and sent.
+
+        For a reader other than the control socket's (the page of `up --web`).
+        """
+        while not self._pending and not self._skipped:
+            if self._closing:
+                return None
+            await self._wake.wait()
+            self._wake.clear()
+        return self._take()
 
     def _stop_now(self) -> None:
         self._wake.set()

@@ -36,6 +36,19 @@ class SupervisorTarget:
     def recent_output(self) -> RecentOutput:
         return self.recent
 
+    def groups(self) -> dict[str, list[str]]:
+        """Each process and configured group -> its instances: the page's per-group buttons."""
+        instances = self.supervisor.instances
+        found: dict[str, list[str]] = {}
+        for name, running in instances.items():
+            found.setdefault(running.instance.process, []).append(name)
+        for group, members in self.supervisor.plan.project.groups.items():
+            found[group] = [n for n, r in instances.items() if r.instance.process in members]
+        return found
+
+    async def measure(self) -> None:
+        """TEMPORARY until reload lands."""
+
     def statuses(self) -> list[InstanceStatus]:
         now = self.supervisor.clock()
         result = []

@@ -21,12 +21,12 @@ import hmac
 import ipaddress
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from supervise.config.webaddress import WebAddress
+from supervise.config.model import WebAddress
 from supervise.errors import SuperviseError, UsageError
 from supervise.runtime.control import ACTIONS, InstanceStatus
 from supervise.runtime.logstream import Follower, LogSource, open_logs, records
@@ -76,14 +76,17 @@ class WebPage:
         self.title = title
         self.token = token
         self.port = address.port
+        self._started = False
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
         self._nudges: set[asyncio.Event] = set()
         """One per open page: set after an action, so its status event goes out at once."""
 
     @property
-    def url(self) -> str:
-        """What to open: the served address (127.0.0.1 for a wildcard one) with the token."""
+    def url(self) -> str | None:
+        """What to open, token included (127.0.0.1 for a wildcard address); None before `start`."""
+        if not self._started:
+            return None
         host = "127.0.0.1" if self.address.wildcard else self.address.host
         if ":" in host:
             host = f"[{host}]"
@@ -108,6 +111,7 @@ class WebPage:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         await web.SockSite(self._runner, sock, shutdown_timeout=CLOSE_GRACE).start()
+        self._started = True
 
     async def close(self) -> None:
         """End the event streams, then stop serving."""
@@ -206,17 +210,21 @@ class WebPage:
             return web.json_response({"ok": False, "error": "bad request: not JSON"}, status=400)
         except SuperviseError as error:
             return web.json_response({"ok": False, "error": str(error)}, status=400)
-        return web.json_response({"ok": True, "instances": [dataclasses.asdict(s) for s in self.target.statuses()]})
+        return web.json_response(
+            {"ok": True, "instances": [dataclasses.asdict(s) for s in self.target.statuses()]}
+        )
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+        )
         await response.prepare(request)
         fields, follower = open_logs(self.target, [], {"lines": HISTORY_LINES, "follow": True})
         assert follower is not None
         styles = LineFormat(fields["names"], color=True)
         try:
             await response.write(encode_event("status", self._status_event(styles)))
-            await response.write(encode_event("lines", fields["lines"]))
+            await response.write(encode_event("lines", records(follower.start())))
             await self._stream(response, follower, styles)
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -269,7 +277,10 @@ class WebPage:
         }
 
 
-_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
+_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self'"
+)
 
 
 def address_warning(address: WebAddress) -> str | None:
@@ -280,4 +291,3 @@ def address_warning(address: WebAddress) -> str | None:
         f"warning: the page on {address.host}:{address.port} can be reached from other machines; "
         "anyone who has its URL can stop and start your processes (plain HTTP, no TLS)"
     )
-

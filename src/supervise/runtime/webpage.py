@@ -52,7 +52,8 @@ function fmtSeconds(s) {
   if (s === null || s === undefined) return "";
   s = Math.floor(s);
   const h = Math.floor(s / 3600), m = Math.floor(s / 60) %% 60, r = s %% 60;
-  return h ? h + "h" + String(m).padStart(2, "0") + "m" : m ? m + "m" + String(r).padStart(2, "0") + "s" : r + "s";
+  const two = (x) => String(x).padStart(2, "0");
+  return h ? h + "h" + two(m) + "m" : m ? m + "m" + two(r) + "s" : r + "s";
 }
 function fmtBytes(b) {
   if (b === null || b === undefined) return "";
@@ -217,9 +218,10 @@ document.addEventListener("click", async (event) => {
   } finally { b.disabled = false; }
 });
 const events = new EventSource("/events");
-events.addEventListener("status", (e) => { renderStatus(JSON.parse(e.data)); document.getElementById("gone").style.display = "none"; });
+const gone = document.getElementById("gone");
+events.addEventListener("status", (e) => { renderStatus(JSON.parse(e.data)); gone.style.display = "none"; });
 events.addEventListener("lines", (e) => addLines(JSON.parse(e.data)));
-events.addEventListener("error", () => { document.getElementById("gone").style.display = "inline"; });
+events.addEventListener("error", () => { gone.style.display = "inline"; });
 """
 
 
