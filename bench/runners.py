@@ -111,7 +111,7 @@ def supervise(own_venv: bool = True) -> Runner:
     if own_venv:
         pyproject = REPO / "pyproject.toml"
         stamp = hashlib.sha256(pyproject.read_bytes()).hexdigest()  # dependencies changed: reinstall
-        venv = _venv(SUPERVISE_VENV, ["-e", str(REPO)], stamp)
+        venv = _venv(SUPERVISE_VENV, ["-e", f"{REPO}[web]"], stamp)  # [web]: the page scenario
         # As pip does for an installed package (and did for honcho): bytecode ready before the first start.
         compileall = [str(venv / "bin" / "python"), "-m", "compileall", "-q", str(REPO / "src")]
         subprocess.run(compileall, check=True, stdout=subprocess.DEVNULL)
