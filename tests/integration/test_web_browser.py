@@ -92,6 +92,16 @@ def wait(driver: webdriver.Chrome, condition: object) -> object:
     return WebDriverWait(driver, WAIT).until(check)
 
 
+def click(driver: webdriver.Chrome, selector: str) -> None:
+    """Click what `selector` finds; the rows are rebuilt every second, so find it again if it went stale."""
+
+    def clicked(d: webdriver.Chrome) -> bool:
+        d.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+
+    wait(driver, clicked)
+
+
 def log_lines(driver: webdriver.Chrome) -> list[str]:
     return [str(e.text) for e in driver.find_elements(By.CSS_SELECTOR, "#log .line")]
 
@@ -108,7 +118,7 @@ def test_rows_restart_new_lines_and_the_filter(
     )
     first_pid = int(running.wait_for(r"web\.1 started \(pid (\d+)\)").group(1))
     wait(browser, lambda d: cell(d, "web.1", "pid") == str(first_pid))
-    assert cell(browser, "web.1", "port") == "5000"
+    wait(browser, lambda d: cell(d, "web.1", "port") == "5000")
 
     # The output, colored as up colors it: the prefix in its color, the child's red as a span.
     wait(browser, lambda d: any("red and plain" in line for line in log_lines(d)))
@@ -130,14 +140,14 @@ def test_rows_restart_new_lines_and_the_filter(
     wait(browser, lambda d: len(log_lines(d)) > 2)
 
     # Restart from the row: a new pid, shown by the page.
-    browser.find_element(By.CSS_SELECTOR, 'tr[data-name="web.1"] button[data-action="restart"]').click()
+    click(browser, 'tr[data-name="web.1"] button[data-action="restart"]')
     restarting = running.wait_for(r"restarting web\.1")
     second = running.wait_for(r"web\.1 started \(pid (\d+)\)", start=restarting.end())
     second_pid = int(second.group(1))
     assert second_pid != first_pid
     wait(browser, lambda d: cell(d, "web.1", "pid") == str(second_pid))
-    assert cell(browser, "web.1", "restarts") == "1"
+    wait(browser, lambda d: cell(d, "web.1", "restarts") == "1")
 
     # The group's stop button: the worker row says STOPPED.
-    browser.find_element(By.CSS_SELECTOR, '#groups button[data-action="stop"][data-names="worker"]').click()
+    click(browser, '#groups button[data-action="stop"][data-names="worker"]')
     wait(browser, lambda d: cell(d, "worker.1", "state") == "STOPPED")
