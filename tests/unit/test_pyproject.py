@@ -61,7 +61,7 @@ def test_unknown_key_without_a_close_one_lists_the_keys(make_project: MakeProjec
     assert message == (
         f"{P}.zzz: unknown key; expected one of: "
         "procfile, env_files, port_base, stop_timeout, stopasgroup, tty, log_dir, log_max_bytes, "
-        "log_backups, processes, groups"
+        "log_backups, web, processes, groups"
     )
 
 
