@@ -125,6 +125,8 @@ class Streaming:
 
     answer: dict[str, Any]
     stream: Stream
+
+
 class PageAddress(Protocol):
     """The page of `up --web`, for `supervise web`."""
 
