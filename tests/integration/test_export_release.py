@@ -167,12 +167,36 @@ def test_exported_path_puts_the_virtualenv_first_so_supervisord_finds_a_bare_pro
         assert server.ctl("stop", "all").returncode == 0
 
 
-def test_export_from_our_own_virtualenv_without_virtual_env_set(make_project: MakeProject) -> None:
+def test_export_from_our_own_virtualenv_without_virtual_env_set(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    # A real virtualenv that sees this one's packages, not activated (no VIRTUAL_ENV):
+    # export finds it from its own sys.prefix.
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True
+    )
     root = make_project({"Procfile": "web: supervise --version\n"})
     env = {k: v for k, v in clean_env().items() if k != "VIRTUAL_ENV"}
-    text = exported(root, "--format", "supervisord", env=env).stdout
-    assert sys.prefix != sys.base_prefix  # the tests run in a virtualenv
-    assert f'PATH="{Path(sys.prefix) / "bin"}:/usr/local/sbin' in text
+    result = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "supervise",
+            "export",
+            "--format",
+            "supervisord",
+            "--app",
+            "shop",
+        ],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f'PATH="{venv / "bin"}:/usr/local/sbin' in result.stdout
 
 
 @needs_analyze

@@ -231,13 +231,13 @@ can_dump = pytest.mark.skipif(
 @can_dump
 def test_systemd_parses_every_value_and_the_command_as_planned(units: Path, tmp_path: Path) -> None:
     plan = project_plan(tmp_path / "app")
-    # Exported from this virtualenv (the tests run in one): its bin comes first on PATH.
+    # Exported from a virtualenv (when the tests run in one), its bin comes first on PATH.
     venv_bin = virtualenv_bin(os.environ, sys.prefix, sys.base_prefix)
-    assert venv_bin is not None
+    path = {"PATH": f"{venv_bin}:{SYSTEM_PATH}"} if venv_bin is not None else {}
     for instance in plan.instances:
         dump = systemd_dump(units, f"app-{instance.process}-{instance.number}.service")
         env, argv = after_env(dump)
-        assert env == {**instance.env, "PATH": f"{venv_bin}:{SYSTEM_PATH}"}, instance.name
+        assert env == {**instance.env, **path}, instance.name
         assert argv == ["/bin/sh", "-c", COMMAND]
         assert dump["directory"] == str(instance.cwd)
 
