@@ -7,6 +7,9 @@ makes an exported program behave like the process under `up`.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
+import enum
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -126,15 +129,17 @@ def build_plan(
     port_base: int | None = None,
     caller_env: Mapping[str, str] | None = None,
     file_env: Mapping[str, str] | None = None,
+    also: Sequence[str] = (),
 ) -> Plan:
     """Resolve the selection into instances with their environment and PORT.
 
     Named processes and groups are run with what they depend on; no names
-    means every `autostart` process. PORT follows foreman: base + 100 * the
-    type's definition index + instance number - 1, unless the process's
-    `env` sets PORT. The base is `port_base` (`-p`), else a PORT in the env
-    files, else the caller's PORT, else the project's `port_base`, as
-    foreman and honcho read it.
+    means every `autostart` process. `also`: process types added to that
+    selection (`supervise scale` of a type the command line did not name).
+    PORT follows foreman: base + 100 * the type's definition index +
+    instance number - 1, unless the process's `env` sets PORT. The base is
+    `port_base` (`-p`), else a PORT in the env files, else the caller's PORT,
+    else the project's `port_base`, as foreman and honcho read it.
     """
     caller_env = caller_env or {}
     file_env = file_env or {}
@@ -142,7 +147,7 @@ def build_plan(
     _check_formation(project, formation)
     if port_base is not None and not 1 <= port_base <= 65535:
         raise UsageError(f"--port {port_base}: expected a port number from 1 to 65535")
-    selected = select(project, names)
+    selected = select(project, names, also)
     base = port_base if port_base is not None else _inherited_base(project, file_env, caller_env)
     # The env files' PORT is the base, not every instance's port (both peers agree).
     instance_files_env = {key: value for key, value in file_env.items() if key != "PORT"}
@@ -198,8 +203,8 @@ def start_waves(specs: Iterable[ProcessSpec]) -> list[list[str]]:
     return [waves[d] for d in sorted(waves)]
 
 
-def select(project: Project, names: Sequence[str]) -> set[str]:
-    """Process types to run: the named ones and groups, plus their dependencies."""
+def select(project: Project, names: Sequence[str], also: Sequence[str] = ()) -> set[str]:
+    """Process types to run: the named ones and groups (and `also`), plus their dependencies."""
     if not names:
         wanted = {spec.name for spec in project.processes if spec.autostart}
     else:
@@ -211,6 +216,7 @@ def select(project: Project, names: Sequence[str]) -> set[str]:
                 wanted.add(name)
             else:
                 raise UsageError(f'unknown process or group "{name}"; {_known(project)}')
+    wanted.update(name for name in also if name in project.names)
     pending = list(wanted)
     while pending:
         for dep in project.process(pending.pop()).depends_on:
@@ -275,6 +281,150 @@ def stop_waves(specs: Iterable[ProcessSpec]) -> list[list[str]]:
     for spec in specs:
         waves.setdefault(height[spec.name], []).append(spec.name)
     return [waves[h] for h in sorted(waves)]
+
+
+class Change(enum.Enum):
+    """What a reload does to one instance."""
+
+    ADDED = "added"
+    """New in the plan: start it once what it depends on is ready."""
+    REMOVED = "removed"
+    """Gone from the plan: stop it."""
+    CHANGED = "changed"
+    """Its definition or environment differs: stop it, then start the new one."""
+    UNCHANGED = "unchanged"
+    """Left running as it is (same pid)."""
+
+
+@dataclass(frozen=True)
+class InstanceChange:
+    """One instance across a reload: what happens to it, and why."""
+
+    name: str
+    change: Change
+    what: tuple[str, ...] = ()
+    """CHANGED: what differs (`command`, `env DEBUG`, `directory`, `startsecs`, ...).
+    UNCHANGED: settings that apply without a restart (`watch`, `depends_on`, ...)."""
+    old: Instance | None = None
+    new: Instance | None = None
+
+    @property
+    def process(self) -> str:
+        instance = self.new or self.old
+        assert instance is not None
+        return instance.process
+
+
+@dataclass(frozen=True)
+class PlanDiff:
+    """Every instance of the old and the new plan, in the new plan's order, then the removed ones."""
+
+    changes: tuple[InstanceChange, ...]
+
+    def of(self, change: Change) -> tuple[InstanceChange, ...]:
+        return tuple(c for c in self.changes if c.change is change)
+
+    @property
+    def touches_processes(self) -> bool:
+        """Whether anything starts, stops or restarts."""
+        return any(c.change is not Change.UNCHANGED for c in self.changes)
+
+    def summary(self) -> str:
+        """One line for people: `restarting web (env DEBUG); starting web.3; stopping clock; 2 unchanged`."""
+        parts = []
+        for verb, change in (
+            ("restarting", Change.CHANGED),
+            ("starting", Change.ADDED),
+            ("stopping", Change.REMOVED),
+        ):
+            if self.of(change):
+                parts.append(f"{verb} {self._labels(self.of(change))}")
+        unchanged = self.of(Change.UNCHANGED)
+        updated = tuple(c for c in unchanged if c.what)
+        if updated:
+            parts.append(f"updated in place {self._labels(updated)}")
+        if unchanged:
+            parts.append(f"{len(unchanged)} unchanged")
+        if not parts:
+            return "no instances before or after"
+        if not self.touches_processes and not updated:
+            return f"no changes ({parts[-1]})"
+        return "; ".join(parts)
+
+    def _labels(self, group: Sequence[InstanceChange]) -> str:
+        """Names grouped by what changed; a process whose every instance is in a group is named once."""
+        total = collections.Counter(c.process for c in self.changes)
+        by_what: dict[tuple[str, ...], list[InstanceChange]] = {}
+        for item in group:
+            by_what.setdefault(item.what, []).append(item)
+        texts = []
+        for what, items in by_what.items():
+            here = collections.Counter(item.process for item in items)
+            names = dict.fromkeys(i.process if here[i.process] == total[i.process] else i.name for i in items)
+            texts.append(", ".join(names) + (f" ({_describe(what)})" if what else ""))
+        return " and ".join(texts)
+
+
+IN_PLACE_FIELDS = ("autostart", "watch", "watch_ignore", "depends_on")
+"""ProcessSpec fields about what `up` does around a process, not the process itself: no restart."""
+NOT_COMPARED = frozenset({"name", "origin", "concurrency", "command", "env", "directory", "ready", "restart"})
+"""Fields compared elsewhere (on the Instance, or one by one) or that do not concern one instance."""
+
+
+def diff(old: Plan, new: Plan) -> PlanDiff:
+    """Per instance: added, removed, changed (and what changed) or unchanged. Pure."""
+    before = {instance.name: instance for instance in old.instances}
+    changes = []
+    for instance in new.instances:
+        previous = before.pop(instance.name, None)
+        if previous is None:
+            changes.append(InstanceChange(instance.name, Change.ADDED, new=instance))
+            continue
+        restart = _restart_reasons(old, previous, new, instance)
+        if restart:
+            changes.append(InstanceChange(instance.name, Change.CHANGED, restart, previous, instance))
+        else:
+            in_place = tuple(
+                name
+                for name in IN_PLACE_FIELDS
+                if getattr(previous.spec, name) != getattr(instance.spec, name)
+            )
+            changes.append(InstanceChange(instance.name, Change.UNCHANGED, in_place, previous, instance))
+    changes += [InstanceChange(gone.name, Change.REMOVED, old=gone) for gone in before.values()]
+    return PlanDiff(tuple(changes))
+
+
+def _restart_reasons(old_plan: Plan, old: Instance, new_plan: Plan, new: Instance) -> tuple[str, ...]:
+    """What differs in how the process runs: its command, environment, directory, policy..."""
+    what = []
+    if old.command != new.command:
+        what.append("command")
+    env_before, env_after = old_plan.environment(old), new_plan.environment(new)
+    keys = sorted(k for k in env_before.keys() | env_after.keys() if env_before.get(k) != env_after.get(k))
+    what += [f"env {key}" for key in keys]  # keys only: values may be secrets
+    if old.cwd != new.cwd:
+        what.append("directory")
+    for policy in dataclasses.fields(old.spec.restart):
+        if getattr(old.spec.restart, policy.name) != getattr(new.spec.restart, policy.name):
+            what.append(policy.name)
+    # Any other field, including ones added later (tty, stopasgroup...), restarts: the safe default.
+    for spec_field in dataclasses.fields(old.spec):
+        name = spec_field.name
+        compared = name not in NOT_COMPARED and name not in IN_PLACE_FIELDS
+        if compared and getattr(old.spec, name) != getattr(new.spec, name):
+            what.append(name)
+    if old.ready != new.ready:
+        what.append("ready")
+    return tuple(what)
+
+
+def _describe(what: Sequence[str]) -> str:
+    """`command, env DEBUG, PORT`: env keys share one `env`."""
+    keys = [item.removeprefix("env ") for item in what if item.startswith("env ")]
+    others = [item for item in what if not item.startswith("env ")]
+    if keys:
+        others.insert(1 if others[:1] == ["command"] else 0, "env " + ", ".join(keys))
+    return ", ".join(others)
 
 
 def expand_vars(text: str, env: Mapping[str, str]) -> str:
