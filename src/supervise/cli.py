@@ -403,7 +403,56 @@ def web(procfile: Procfile = None, root: Root = None) -> int:
     return run_web(_common(procfile, root))
 
 
-COMMANDS = (up, check, run, export, init, status, restart, stop, start, attach, logs, web)
+def signal(
+    sig: Annotated[str, typer.Argument(metavar="SIG", help="HUP, USR1, SIGTERM, ... or a number.")],
+    names: Targets = None,
+    procfile: Procfile = None,
+    root: Root = None,
+) -> int:
+    """Send a signal (HUP, USR1, ...) to instances of the running supervise up."""
+    from supervise.commands.signal import run_signal
+
+    return run_signal(_common(procfile, root), sig, names or [])
+
+
+def reload(procfile: Procfile = None, root: Root = None) -> int:
+    """Apply the changed configuration to the running supervise up (only what changed restarts)."""
+    from supervise.commands.reload import run_reload
+
+    return run_reload(_common(procfile, root))
+
+
+def scale(
+    counts: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="NAME=COUNT...", help="New instance counts, e.g. web=3 worker=0."),
+    ] = None,
+    procfile: Procfile = None,
+    root: Root = None,
+) -> int:
+    """Change how many instances of each process the running supervise up runs."""
+    from supervise.commands.reload import run_scale
+
+    return run_scale(_common(procfile, root), counts or [])
+
+
+COMMANDS = (
+    up,
+    check,
+    run,
+    export,
+    init,
+    status,
+    restart,
+    stop,
+    start,
+    attach,
+    logs,
+    web,
+    signal,
+    reload,
+    scale,
+)
 SETTINGS: dict[str, dict[str, Any]] = {
     "run": {"context_settings": {"allow_interspersed_args": False, "ignore_unknown_options": True}},
 }

@@ -104,20 +104,18 @@ def with_path_first(plan: Plan, folder: str, default_path: str) -> Plan:
     return replace(plan, instances=tuple(instances))
 
 
-def parse_formation(text: str) -> dict[str, int]:
-    """`web=2,worker=0,all=1` -> counts; `all` sets every type not named."""
+def parse_formation(text: str, label: str = "--formation") -> dict[str, int]:
+    """`web=2,worker=0,all=1` -> counts; `all` sets every type not named. `label` starts errors."""
     counts: dict[str, int] = {}
     for item in text.split(","):
         if not item.strip():
             continue
         match = FORMATION_ITEM.fullmatch(item)
         if not match:
-            raise UsageError(
-                f'--formation: expected NAME=COUNT (e.g. "web=2,worker=0"), got "{item.strip()}"'
-            )
+            raise UsageError(f'{label}: expected NAME=COUNT (e.g. "web=2,worker=0"), got "{item.strip()}"')
         count = int(match.group(2))
         if count > MAX_INSTANCES:
-            raise UsageError(f'--formation: "{item.strip()}": at most {MAX_INSTANCES} instances per process')
+            raise UsageError(f'{label}: "{item.strip()}": at most {MAX_INSTANCES} instances per process')
         counts[match.group(1)] = count
     return counts
 

@@ -44,6 +44,9 @@ class Target:
     def statuses(self):
         return list(self.instances.values())
 
+    async def measure(self):
+        pass
+
     def resolve(self, names):
         found = []
         for name in names:
@@ -159,10 +162,10 @@ def test_status_prints_a_table_of_every_instance(server: Child, project: Path, e
     result = run_cli("status", cwd=project, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "INSTANCE  STATE    PID   UPTIME   RESTARTS  PORT  READY",
-        "web.1     RUNNING  4001  0:01:23  0         5000  yes",
-        "web.2     RUNNING  4002  0:01:23  0         5001  yes",
-        "worker.1  RUNNING  4003  0:00:12  2         5100  -",
+        "INSTANCE  STATE    PID   UPTIME   RESTARTS  EXIT  CPU  MEM  PORT  READY",
+        "web.1     RUNNING  4001  0:01:23  0         -     -    -    5000  yes",
+        "web.2     RUNNING  4002  0:01:23  0         -     -    -    5001  yes",
+        "worker.1  RUNNING  4003  0:00:12  2         -     -    -    5100  -",
     ]
 
 
@@ -180,6 +183,9 @@ def test_status_json_is_a_list_for_scripts(server: Child, project: Path, env: di
             "port": 5100,
             "ready": None,
             "waiting_for": None,
+            "last_exit": None,
+            "cpu": None,
+            "memory": None,
         }
     ]
 
@@ -202,7 +208,7 @@ def test_stop_then_start_an_instance(server: Child, project: Path, env: dict[str
     stopped = run_cli("stop", "worker.1", cwd=project, env=env)
     assert (stopped.returncode, stopped.stdout) == (0, "worker.1: stopped (STOPPED)\n")
     table = run_cli("status", cwd=project, env=env).stdout
-    assert "worker.1  STOPPED  -     -        2         5100  -" in table.splitlines()
+    assert "worker.1  STOPPED  -     -        2         -     -    -    5100  -" in table.splitlines()
     started = run_cli("start", "worker", cwd=project, env=env)
     assert (started.returncode, started.stdout) == (0, "worker.1: started (RUNNING, pid 4020)\n")
 
@@ -330,12 +336,23 @@ def test_up_status_shows_every_instance_with_its_pid(
     result = run_cli("status", cwd=up_project, env=env)
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "PORT", "READY"]
+    assert header.split() == [
+        "INSTANCE",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "EXIT",
+        "CPU",
+        "MEM",
+        "PORT",
+        "READY",
+    ]
     cells = {row.split()[0]: row.split() for row in rows}
     assert set(cells) == {"web.1", "web.2", "worker.1"}
     for name, pid in pids.items():
         assert cells[name][2] == str(pid)
-    assert [cells[name][5] for name in ("web.1", "web.2", "worker.1")] == ["5000", "5001", "5100"]
+    assert [cells[name][8] for name in ("web.1", "web.2", "worker.1")] == ["5000", "5001", "5100"]
     assert {cells[name][1] for name in cells} <= {"STARTING", "RUNNING"}
 
 

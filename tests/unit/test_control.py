@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from supervise.commands.status_table import format_uptime, render_action, render_status_table
+from supervise.commands.status_table import format_memory, format_uptime, render_action, render_status_table
 from supervise.errors import (
     AlreadyRunningError,
+    ConfigError,
     ControlError,
     NotRunningError,
     SuperviseError,
@@ -35,16 +36,42 @@ class FakeTarget:
 
     def __init__(self) -> None:
         self.instances = {
-            "web.1": InstanceStatus("web.1", "web", "RUNNING", 101, 83.4, 0, 5000, True),
-            "web.2": InstanceStatus("web.2", "web", "RUNNING", 102, 83.2, 1, 5001, False),
-            "worker.1": InstanceStatus("worker.1", "worker", "BACKOFF", None, None, 3, 5100, None),
+            "web.1": InstanceStatus(
+                "web.1", "web", "RUNNING", 101, 83.4, 0, 5000, True, cpu=12.5, memory=48_000_000
+            ),
+            "web.2": InstanceStatus(
+                "web.2", "web", "RUNNING", 102, 83.2, 1, 5001, False, last_exit=-9, cpu=0.0, memory=900_000
+            ),
+            "worker.1": InstanceStatus(
+                "worker.1", "worker", "BACKOFF", None, None, 3, 5100, None, last_exit=1
+            ),
         }
         self.groups = {"backend": ["web", "worker"]}
         self.calls: list[tuple[str, list[str]]] = []
         self.next_pid = 200
+        self.broken_config = False
 
     def statuses(self) -> list[InstanceStatus]:
         return list(self.instances.values())
+
+    async def measure(self) -> None:
+        self.calls.append(("measure", []))
+
+    async def signal(self, instances: Sequence[str], signum: int) -> list[tuple[str, list[int]]]:
+        self.calls.append((f"signal {signum}", list(instances)))
+        return [(name, [pid] if (pid := self.instances[name].pid) else []) for name in instances]
+
+    async def reload(self) -> str:
+        self.calls.append(("reload", []))
+        if self.broken_config:
+            raise ConfigError(
+                "invalid TOML: expected '=' (at line 3, column 5)", file="pyproject.toml", line=3
+            )
+        return ".env changed: restarting web (env DEBUG); 2 unchanged"
+
+    async def scale(self, formation: Mapping[str, int]) -> str:
+        self.calls.append(("scale", [f"{k}={v}" for k, v in formation.items()]))
+        return "scale web=3: starting web.3; 3 unchanged"
 
     def resolve(self, names: Sequence[str]) -> list[str]:
         found: list[str] = []
@@ -425,12 +452,31 @@ def test_client_without_a_server_is_not_running(root: Path, environ: dict[str, s
 
 
 def test_status_table_looks_like_supervisorctl() -> None:
-    assert render_status_table(FakeTarget().statuses()) == (
-        "INSTANCE  STATE    PID  UPTIME   RESTARTS  PORT  READY\n"
-        "web.1     RUNNING  101  0:01:23  0         5000  yes\n"
-        "web.2     RUNNING  102  0:01:23  1         5001  no\n"
-        "worker.1  BACKOFF  -    -        3         5100  -\n"
+    waiting = InstanceStatus(
+        "mailer.1", "mailer", "WAITING", None, None, 0, 5200, None, waiting_for="web.1: STARTING"
     )
+    assert render_status_table([*FakeTarget().statuses(), waiting]) == (
+        "INSTANCE  STATE    PID  UPTIME   RESTARTS  EXIT     CPU    MEM    PORT  READY\n"
+        "web.1     RUNNING  101  0:01:23  0         -        12.5%  45.8M  5000  yes\n"
+        "web.2     RUNNING  102  0:01:23  1         SIGKILL  0.0%   879K   5001  no\n"
+        "worker.1  BACKOFF  -    -        3         1        -      -      5100  -\n"
+        "mailer.1  WAITING  -    -        0         -        -      -      5200  -  (for web.1: STARTING)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (None, "-"),
+        (0, "0K"),
+        (900_000, "879K"),
+        (48_000_000, "45.8M"),
+        (300 << 20, "300M"),
+        (3 << 30, "3.0G"),
+    ],
+)
+def test_memory_reads_like_ps(size: int | None, text: str) -> None:
+    assert format_memory(size) == text
 
 
 @pytest.mark.parametrize(

@@ -37,14 +37,14 @@ def run_action(options: CommonOptions, action: str, names: Sequence[str]) -> int
         raise UsageError(f"{action}: name at least one instance (web.1), process (web) or group")
     root = project_root(options)
     message = {"op": action, "names": list(names)}
-    answer = request(root, message, _action_timeout(options), os.environ)
+    answer = request(root, message, action_timeout(options), os.environ)
     lines, code = render_action(action, [InstanceStatus.from_json(i) for i in answer.get("instances", [])])
     for line in lines:
         print(line)
     return code
 
 
-def _action_timeout(options: CommonOptions) -> float:
+def action_timeout(options: CommonOptions) -> float:
     """Long enough for the slowest stop and start the configuration allows."""
     try:
         project = options.load_project()

@@ -102,8 +102,13 @@ class CommonOptions:
         names: Sequence[str] = (),
         project: Project | None = None,
         caller_env: Mapping[str, str] | None = None,
+        formation: Mapping[str, int] | None = None,
+        also: Sequence[str] = (),
     ) -> Plan:
-        """Project, env files, formation and selection resolved into a Plan."""
+        """Project, env files, formation and selection resolved into a Plan.
+
+        `formation` replaces `-m` and `also` extends the selection (`supervise scale`).
+        """
         from supervise.config.envfile import read_env_files
         from supervise.config.load import display_path
 
@@ -114,11 +119,16 @@ class CommonOptions:
         return build_plan(
             project,
             names=names,
-            formation=parse_formation(self.formation or ""),
+            formation=self.parsed_formation() if formation is None else formation,
             port_base=self.port,
             caller_env=caller_env,
             file_env=file_env,
+            also=also,
         )
+
+    def parsed_formation(self) -> dict[str, int]:
+        """`-m web=2,worker=0` as counts."""
+        return parse_formation(self.formation or "")
 
 
 def project_root(options: CommonOptions) -> Path:

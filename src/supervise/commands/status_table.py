@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 
 from supervise.runtime.control import InstanceStatus
 
-COLUMNS = ("INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "PORT", "READY")
+COLUMNS = ("INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "EXIT", "CPU", "MEM", "PORT", "READY")
 
 SUCCESS_STATES = {
     "start": frozenset({"STARTING", "RUNNING"}),
@@ -32,6 +33,35 @@ def format_ready(ready: bool | None) -> str:
     return "-" if ready is None else ("yes" if ready else "no")
 
 
+def format_exit(code: int | None) -> str:
+    """The last exit: `0`, `3`, `SIGKILL` for a process killed by a signal, `-` before any exit."""
+    if code is None:
+        return "-"
+    if code >= 0:
+        return str(code)
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"SIG{-code}"
+
+
+def format_cpu(cpu: float | None) -> str:
+    """`12.5%` of one core (a busy tree can pass 100%), `-` when nothing runs."""
+    return "-" if cpu is None else f"{cpu:.1f}%"
+
+
+def format_memory(size: int | None) -> str:
+    """Resident memory as `ps` users read it: `812K`, `45.2M`, `1.3G`."""
+    if size is None:
+        return "-"
+    value = size / 1024
+    for unit in ("K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "K" or value >= 100 else f"{value:.1f}{unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 def status_row(status: InstanceStatus) -> tuple[str, ...]:
     """One instance as table cells, in COLUMNS order."""
     return (
@@ -40,6 +70,9 @@ def status_row(status: InstanceStatus) -> tuple[str, ...]:
         "-" if status.pid is None else str(status.pid),
         format_uptime(status.uptime),
         str(status.restarts),
+        format_exit(status.last_exit),
+        format_cpu(status.cpu),
+        format_memory(status.memory),
         "-" if status.port is None else str(status.port),
         format_ready(status.ready),
     )

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,7 @@ from supervise.plan import Plan, without_restarts
 from supervise.runtime import guardian
 from supervise.runtime.output import Printer, use_color
 from supervise.runtime.output.ring import RecentOutput
+from supervise.runtime.reload import PlanSource
 from supervise.runtime.supervisor import EXIT_OUTPUT_CLOSED, RunSettings, Supervisor
 
 if TYPE_CHECKING:
@@ -56,7 +57,15 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
     guardian.protect()  # done already when `up` came first on the command line (see __main__)
     _check_seconds("--timeout", up.timeout)
     _check_seconds("--ready-timeout", up.ready_timeout)
-    plan = options.load_plan(names)
+    caller_env = dict(os.environ)  # `up`'s own environment does not change while it runs
+
+    def build(formation: Mapping[str, int] | None = None, also: Sequence[str] = ()) -> Plan:
+        """The plan as this command line makes it from the files as they are now (reloads too)."""
+        plan = options.load_plan(names, caller_env=caller_env, formation=formation, also=also)
+        # --abort-on-exit is foreman's way: the first exit ends the run, so nothing restarts.
+        return without_restarts(plan) if up.abort_on_exit else plan
+
+    plan = build()
     for notice in plan.project.notices:
         print(f"supervise: warning: {notice}", file=sys.stderr)
     if not plan.instances:
@@ -66,8 +75,6 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
         # lost its reader; nothing is started, and the exit code says so the same way.
         print("supervise: stdout is closed; nothing started", file=sys.stderr)
         return EXIT_OUTPUT_CLOSED
-    if up.abort_on_exit:
-        plan = without_restarts(plan)  # foreman's way: the first exit ends the run
     terminal = os.isatty(1)
     # JSON lines carry text, not a terminal's colors: --json sanitizes as --no-color does.
     color = not up.as_json and use_color(isatty=terminal, environ=os.environ, no_color_flag=options.no_color)
@@ -77,6 +84,7 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
         colorama.just_fix_windows_console()
     web = _web_address(plan, up.web)  # without aiohttp, `up --web` stops here: nothing started
     files = _log_files(plan, up.log_dir)  # an unusable folder stops `up` here, before anything runs
+    source = PlanSource(build=build, formation=options.parsed_formation())
     try:
         with _nonblocking(sys.stdout.fileno()):
             ttys = frozenset(spec.name for spec in plan.specs if spec.tty.resolve(tty, terminal))
@@ -88,6 +96,7 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
                     ttys,
                     files,
                     web,
+                    source,
                     prefix=not options.no_prefix,
                     timestamp=not options.no_timestamp,
                 )
@@ -141,11 +150,13 @@ async def _up(
     ttys: frozenset[str],
     files: LogFiles | None,
     web: WebAddress | None,
+    source: PlanSource,
     *,
     prefix: bool,
     timestamp: bool,
 ) -> int:
     from supervise.runtime.control import ControlServer
+    from supervise.runtime.reload import Reloader
     from supervise.runtime.target import SupervisorTarget
 
     loop = asyncio.get_running_loop()
@@ -182,7 +193,8 @@ async def _up(
 
         terminals = Terminals(printer, sys.stdout.fileno(), ttys)
     supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic, terminals=terminals)
-    target = SupervisorTarget(supervisor, recent)
+    changes = Reloader(supervisor, source)
+    target = SupervisorTarget(supervisor, recent, changes)
     page = None
     if web is not None:
         from supervise.runtime.web import WebPage, address_warning, new_token
@@ -206,7 +218,7 @@ async def _up(
 
         smoke = partial(readiness_then, then=up.then, timeout=up.ready_timeout, recent=recent)
     try:
-        return await supervisor.run(smoke)
+        return await supervisor.run(smoke, also=[changes.watch])
     finally:
         if page is not None:
             await page.close()

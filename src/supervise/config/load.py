@@ -84,11 +84,13 @@ def load_project(
     project_root = find_root(procfile, root, cwd)
     settings: Settings | None = None
     notices: list[str] = []
+    read: Path | None = None  # the Procfile read, if any
     if procfile is not None:
         source = procfile
         if not os.path.lexists(cwd / procfile):
             raise UsageError(f"--procfile {procfile}: no such file")
-        specs = read_procfile(resolve(cwd / procfile), source, required=True)
+        read = resolve(cwd / procfile)
+        specs = read_procfile(read, source, required=True)
     else:
         pyproject = project_root / "pyproject.toml"
         table = read_tool_table(pyproject, display_path(pyproject, cwd))
@@ -98,6 +100,7 @@ def load_project(
             source = display_path(pyproject, cwd)
             settings = parse_settings(table, source)
             specs = _merge(settings, project_root, source, cwd)
+            read = project_root / settings.procfile if settings.procfile is not None else None
             if not specs:
                 raise ConfigError(
                     "defines no processes; add [tool.supervise.processes.NAME] tables with a command",
@@ -115,11 +118,13 @@ def load_project(
                 source = display_path(path, cwd)
                 if not os.path.lexists(path):
                     raise UsageError(f"PROCFILE={value} ({where}): no such file in {project_root}")
+                read = path
                 specs = read_procfile(path, source, required=True)
             elif os.path.lexists(project_root / "Procfile"):
                 # Whatever is there (a directory, a FIFO, a broken link) is read and refused
                 # by name: it is not "no Procfile".
                 source = display_path(project_root / "Procfile", cwd)
+                read = project_root / "Procfile"
                 specs = read_procfile(project_root / "Procfile", source, required=True)
             elif allow_empty:
                 source, specs = "", []
@@ -129,11 +134,13 @@ def load_project(
                     "create a Procfile (lines of `name: command`) or pass -f PATH"
                 )
     if settings is None:
+        env_paths = _env_files(env_files, None, project_root, source, cwd)
         return Project(
             root=project_root,
             source=source,
             processes=tuple(apply_release_phase(specs, [spec.name for spec in specs], ())),
-            env_files=_env_files(env_files, None, project_root, source, cwd),
+            env_files=env_paths,
+            config_files=_config_files(procfile is not None, project_root, read, None, env_files, env_paths),
         )
     # Project-wide defaults reach the Procfile entries the TOML never names.
     named = {options.spec.name for options in settings.processes}
@@ -158,7 +165,32 @@ def load_project(
             backups=settings.log_backups,
         ),
         web=settings.web,
+        config_files=_config_files(False, project_root, read, settings, env_files, env_paths),
     )
+
+
+def _config_files(
+    forced: bool,
+    root: Path,
+    procfile: Path | None,
+    settings: Settings | None,
+    given_env: Sequence[str],
+    env_paths: Sequence[Path],
+) -> tuple[Path, ...]:
+    """Files whose change can change the project: the ones read, and defaults not there yet.
+
+    `forced`: `-f` named the Procfile, so pyproject.toml plays no part.
+    """
+    files = [] if forced else [root / "pyproject.toml"]  # a [tool.supervise] added later takes over
+    if procfile is not None:
+        files.append(resolve(procfile))
+    if not forced and settings is None:
+        files.append(root / "Procfile")  # (PROCFILE may name another one; then this one appears)
+    configured = settings is not None and settings.env_files is not None
+    if not given_env and not configured:
+        files.append(root / ".env")
+    files += env_paths
+    return tuple(dict.fromkeys(files))
 
 
 def procfile_from_env(

@@ -232,6 +232,9 @@ class Project:
     logs: LogPolicy = field(default_factory=LogPolicy)
     web: WebAddress | None = None
     """`web = "HOST:PORT"`: where `up` serves its page (`--web` overrides it)."""
+    config_files: tuple[Path, ...] = ()
+    """Absolute paths of the files this configuration comes from, and of those it would
+    read if they appeared (pyproject.toml, the default .env): what `up` watches to reload."""
 
     def process(self, name: str) -> ProcessSpec:
         """The process called `name`; KeyError when there is none."""
@@ -261,3 +264,13 @@ def signal_name(value: str) -> str | None:
     except KeyError:
         return None
     return name
+
+
+def signal_number(value: str) -> int | None:
+    """The signal for `HUP`, `SIGUSR1`, `usr1` or a number (`1`, real-time ones too), or None."""
+    text = value.strip()
+    if text.isdigit():
+        number = int(text)
+        return number if number in signal.valid_signals() and number > 0 else None
+    name = signal_name(text)
+    return None if name is None else int(signal.Signals[f"SIG{name}"])

@@ -11,6 +11,10 @@ way, versioned (`"v": 1`):
     {"v": 1, "op": "attach", "names": ["web.1"], "size": [80, 24]}
                                                    -> {"v": 1, "ok": true, "instance": "web.1"}, then frames
     {"v": 1, "op": "web"}                          -> {"v": 1, "ok": true, "url": "http://...?token=..."}
+    {"v": 1, "op": "signal", "signal": "HUP", "names": ["web"]}
+        -> {"v": 1, "ok": true, "signalled": [{"name": "web.1", "pids": [123]}]}
+    {"v": 1, "op": "reload"}                       -> {"v": 1, "ok": true, "summary": "..."}
+    {"v": 1, "op": "scale", "formation": {"web": 3}} -> {"v": 1, "ok": true, "summary": "..."}
     anything refused                               -> {"v": 1, "ok": false, "error": "...", "exit": 2}
 
 An attach answer turns the connection into the instance's terminal stream
@@ -53,6 +57,7 @@ if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
 
 PROTOCOL = 1
 ACTIONS = ("restart", "stop", "start")
+CHANGES = ("signal", "reload", "scale")
 REQUEST_TIMEOUT = 10.0
 """How long the server waits for a connected client's request line."""
 FOLLOWER_GRACE = 1.0
@@ -66,7 +71,7 @@ class InstanceStatus:
     name: str
     process: str
     state: str
-    """supervisord's state names: STOPPED STARTING RUNNING BACKOFF STOPPING EXITED FATAL."""
+    """supervisord's state names: STOPPED STARTING RUNNING BACKOFF STOPPING EXITED FATAL; and WAITING."""
     pid: int | None
     uptime: float | None
     """Seconds since the current process started; None when not running."""
@@ -76,6 +81,12 @@ class InstanceStatus:
     """None when the instance has no readiness probe."""
     waiting_for: str | None = None
     """WAITING: the dependency it waits for and why it is not ready (`redis.1: tcp ...: refused`)."""
+    last_exit: int | None = None
+    """The last exit code; -N for a process killed by signal N; None before any exit."""
+    cpu: float | None = None
+    """CPU % of the instance's process tree (100 = one core); None when nothing runs."""
+    memory: int | None = None
+    """Resident memory of the instance's process tree, bytes; None when nothing runs."""
 
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> InstanceStatus:
@@ -89,6 +100,10 @@ class ControlTarget(Protocol):
 
     def statuses(self) -> list[InstanceStatus]: ...
 
+    async def measure(self) -> None:
+        """Get the CPU and memory figures of the next `statuses` ready (may wait a moment)."""
+        ...
+
     def resolve(self, names: Sequence[str]) -> list[str]:
         """Instance names for instance, process and group names; UsageError for an unknown one."""
         ...
@@ -98,6 +113,18 @@ class ControlTarget(Protocol):
     async def stop(self, instances: Sequence[str]) -> None: ...
 
     async def start(self, instances: Sequence[str]) -> None: ...
+
+    async def signal(self, instances: Sequence[str], signum: int) -> list[tuple[str, list[int]]]:
+        """Send `signum` to each instance's program or group: (name, the pids it went to)."""
+        ...
+
+    async def reload(self) -> str:
+        """Apply the configuration as it is now; the summary line. ConfigError: nothing changed."""
+        ...
+
+    async def scale(self, formation: Mapping[str, int]) -> str:
+        """Change the formation (`{"web": 3}`) of the running plan; the summary line."""
+        ...
 
     def terminal(self, name: str) -> Terminal:
         """The terminal of one running tty instance; ControlError (exit 1) when it has none."""
@@ -286,6 +313,8 @@ class ControlServer:
     async def _dispatch(
         self, op: object, names: list[str], request: Mapping[str, Any]
     ) -> dict[str, Any] | Streaming:
+        if op in CHANGES:
+            return await self._change(str(op), request, names)
         if op == "attach":
             return self._attach(names, request.get("size"))
         if op == "logs":
@@ -300,7 +329,9 @@ class ControlServer:
 
             return _ok(pid=up_pid(), root=str(self.root))
         if op == "status":
-            return _ok(instances=self._statuses(self.target.resolve(names) if names else None))
+            wanted = self.target.resolve(names) if names else None
+            await self.target.measure()
+            return _ok(instances=self._statuses(wanted))
         if op in ACTIONS:
             if not names:
                 return _error(f"{op}: name at least one instance (web.1), process (web) or group", 2)
@@ -341,6 +372,32 @@ class ControlServer:
             await follower.run(reader, writer, lambda fields: _encode(_ok(**fields)))
         finally:
             self._followers.discard(follower)
+
+    async def _change(self, op: str, request: Mapping[str, Any], names: list[str]) -> dict[str, Any]:
+        """`signal`, `reload` and `scale`: each validates its own fields."""
+        if op == "signal":
+            from supervise.config.model import signal_number
+
+            value = request.get("signal")
+            signum = signal_number(str(value)) if isinstance(value, (str, int)) else None
+            if signum is None:
+                return _error(
+                    f"signal: unknown signal {value!r} (use a name such as HUP or USR1, or a number)", 2
+                )
+            if not names:
+                return _error("signal: name at least one instance (web.1), process (web) or group", 2)
+            sent = await self.target.signal(self.target.resolve(names), signum)
+            return _ok(signalled=[{"name": name, "pids": pids} for name, pids in sent])
+        if op == "reload":
+            return _ok(summary=await self.target.reload())
+        formation = request.get("formation")
+        valid = isinstance(formation, dict) and all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in formation.items()
+        )
+        if not valid or not formation:
+            return _error("bad request: scale needs a formation of NAME: COUNT (COUNT >= 0)", 2)
+        return _ok(summary=await self.target.scale(formation))
 
     def _statuses(self, instances: Sequence[str] | None) -> list[dict[str, Any]]:
         wanted = None if instances is None else set(instances)

@@ -51,6 +51,26 @@ class ProcessGroup:
         for pid in self.escapees:
             proctree.kill_quietly(pid, signum)
 
+    def send(
+        self, signum: int, *, whole_group: bool, spare_leader: bool, table: proctree.ProcessTable
+    ) -> list[int]:
+        """`supervise signal`: as `signal`, but `spare_leader` keeps it from a shell leader; the pids.
+
+        The shell of a compound line would die of HUP or USR1 and end the
+        instance, where the signal is meant for its program. A shell left alone
+        in its group gets it, though: then it is the program.
+        """
+        self.note_escapees(table)
+        members = sorted(pid for pid, proc in table.items() if proc.pgid == self.pgid and proc.state != "Z")
+        reached = [*members, *sorted(self.escapees)] if whole_group else [self.leader]
+        if not (whole_group and spare_leader):
+            self.signal(signum, whole_group=whole_group, table=table)
+            return reached
+        reached = [pid for pid in reached if pid != self.leader] or [self.leader]
+        for pid in reached:
+            proctree.kill_quietly(pid, signum)
+        return reached
+
     def note_escapees(self, table: proctree.ProcessTable) -> None:
         """Remember the leader's descendants that are in another group (setsid'd daemons)."""
         self.escapees |= {

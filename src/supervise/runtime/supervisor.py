@@ -11,12 +11,13 @@ dependent's program still runs. Nothing we started outlives us.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from supervise.plan import Plan, dependency_order, stop_waves
+from supervise.plan import Instance, Plan, dependency_order, stop_waves
 from supervise.runtime import proctree
 from supervise.runtime.dependencies import StrandedReport, completed_task, final_code
 from supervise.runtime.group import GroupWatch
@@ -68,23 +69,12 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self.groups = GroupWatch(loop)
         self.reaper = Reaper()
-        self.instances: dict[str, RunningInstance] = {
-            instance.name: RunningInstance(
-                instance,
-                plan.environment(instance),
-                printer,
-                groups=self.groups,
-                clock=clock,
-                on_change=self._on_change,
-                on_task_done=self._task_done,
-                terminal=terminals.terminal(instance) if terminals is not None else None,
-            )
-            for instance in plan.instances
-        }
         self.terminals = terminals
+        self.instances: dict[str, RunningInstance] = {
+            instance.name: self.new_running(instance, plan) for instance in plan.instances
+        }
         self.by_process: dict[str, list[RunningInstance]] = {}
-        for running in self.instances.values():
-            self.by_process.setdefault(running.instance.process, []).append(running)
+        self._index()
         self.waiting: set[str] = set(self.instances)
         """Instances whose start waits for their dependencies."""
         self.held: set[str] = set()
@@ -100,11 +90,21 @@ class Supervisor:
         self._crash: BaseException | None = None
         self._watch_stop = asyncio.Event()
         self._stranded = StrandedReport(printer.system)
+        self._changing = 0
 
     # -- running ------------------------------------------------------------------
 
-    async def run(self, smoke: Callable[[Supervisor], Awaitable[int]] | None = None) -> int:
-        """Start everything, run until the end; the exit code. `smoke`'s code >= 0 ends the run."""
+    async def run(
+        self,
+        smoke: Callable[[Supervisor], Awaitable[int]] | None = None,
+        *,
+        also: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    ) -> int:
+        """Start everything, run until the end; the exit code. `smoke`'s code >= 0 ends the run.
+
+        `also`: more work of the run (watching the configuration), started with
+        it and cancelled at its end; a bug in one ends the run as in our own tasks.
+        """
         loop = asyncio.get_running_loop()
         use_pidfd_child_watcher()
         handlers = {
@@ -129,6 +129,8 @@ class Supervisor:
             self._spawn_task(self._watch())
             if smoke is not None:
                 self._spawn_task(self._smoke(smoke))
+            for work in also:
+                self._spawn_task(work())
             await self._finished.wait()
         finally:
             for signum in handlers:
@@ -152,25 +154,93 @@ class Supervisor:
         for process in dependency_order(self.plan.specs):
             self._spawn_task(self._start_type(process))
 
-    async def _start_type(self, process: str) -> None:
-        instances = self.of_process(process)
-        dependencies = self.dependencies(instances[0])
+    async def _start_type(self, process: str, names: Sequence[str] | None = None) -> None:
+        """Start the waiting instances of `process` (or these of them) once their dependencies are ready.
+
+        Instances and dependencies are looked up by name at each state change:
+        a reload may replace or remove any of them meanwhile.
+        """
+        if names is None:
+            names = [running.name for running in self.of_process(process)]
+
+        def current() -> list[RunningInstance]:
+            return [self.instances[name] for name in names if name in self.instances]
+
+        def dependencies_ready() -> bool:
+            instances = current()
+            return not instances or all(_is_ready(d) for d in self.dependencies(instances[0]))
+
         delay = WAITING_FIRST_REPORT
         while True:
             try:
-                await asyncio.wait_for(self.wait_until(dependencies, _is_ready), delay)
+                await asyncio.wait_for(self._wait_for(dependencies_ready), delay)
                 break
             except asyncio.TimeoutError:
-                if self.stopping:
+                if self.stopping or not current():
                     return
-                self.printer.system(f"{process} is still waiting for {self.waiting_for(instances[0])}")
+                self.printer.system(f"{process} is still waiting for {self.waiting_for(current()[0])}")
                 delay = WAITING_REPORT_EVERY
         if self.stopping:
             return
-        for running in instances:
+        for running in current():
             if running.name in self.waiting:
                 self.waiting.discard(running.name)
                 running.handle(Start())
+
+    async def _wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait (on state changes, not time) until `condition` holds."""
+        while not condition():
+            self._changed.clear()
+            await self._changed.wait()
+
+    # -- changes while running (reload, scale: runtime/reload.py) --------------------
+
+    def new_running(self, instance: Instance, plan: Plan) -> RunningInstance:
+        """An instance of `plan` under this supervisor, not started."""
+        return RunningInstance(
+            instance,
+            plan.environment(instance),
+            self.printer,
+            groups=self.groups,
+            clock=self.clock,
+            on_change=self._on_change,
+            on_task_done=self._task_done,
+            terminal=self.terminals.terminal(instance) if self.terminals is not None else None,
+        )
+
+    def replace_plan(self, plan: Plan, instances: dict[str, RunningInstance]) -> None:
+        """A reload's new plan and its instances (in its order), swapped in at once."""
+        self.plan = plan
+        self.instances = instances
+        self._index()
+        self._changed.set()
+
+    def start_later(self, names: Sequence[str]) -> None:
+        """Start these waiting instances (of one process type) once their dependencies are ready."""
+        if names:
+            self._spawn_task(self._start_type(self.instances[names[0]].instance.process, names))
+
+    def restart_watch(self) -> None:
+        """Watch what the current plan's processes watch (a reload changed it)."""
+        if not self.stopping:
+            self._watch_stop.set()
+            self._watch_stop = asyncio.Event()
+            self._spawn_task(self._watch())
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """While a reload stops and swaps instances, `up` does not conclude that everything ended."""
+        self._changing += 1
+        try:
+            yield
+        finally:
+            self._changing -= 1
+            self._check_done()
+
+    def _index(self) -> None:
+        self.by_process = {}
+        for running in self.instances.values():
+            self.by_process.setdefault(running.instance.process, []).append(running)
 
     def waiting_for(self, running: RunningInstance) -> str | None:
         """What a waiting instance waits for: the first dependency not ready, and why."""
@@ -246,8 +316,8 @@ class Supervisor:
         self._check_done()
 
     def _check_done(self) -> None:
-        if self.stopping or self.held or self.settings.hold:
-            return
+        if self.stopping or self.held or self.settings.hold or self._changing or not self.instances:
+            return  # (no instances: a reload or scale left none; the next one may bring some)
         started = [r for name, r in self.instances.items() if name not in self.waiting]
         if not all(r.lifecycle.done for r in started):
             return

@@ -1,4 +1,4 @@
-"""The control socket's view of a running supervisor: status, restart, stop, start.
+"""The control socket's view of a running supervisor: status, restart, stop, start, signal, reload, scale.
 
 Requests arrive in the supervisor's own loop, so they are plain lifecycle
 events; each call returns once the instances have reached the state asked for.
@@ -6,26 +6,31 @@ events; each call returns once the instances have reached the state asked for.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from supervise.config.shell import is_simple_command
 from supervise.errors import ControlError, UsageError
 from supervise.runtime.control import InstanceStatus
 from supervise.runtime.lifecycle import Restart, Start, State, Stop
+from supervise.runtime.usage import UsageMeter
 
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
     from supervise.runtime.output.ring import RecentOutput
+    from supervise.runtime.reload import Reloader
     from supervise.runtime.supervisor import Supervisor
     from supervise.runtime.terminal import Terminal
 
 
 class SupervisorTarget:
-    """Implements `control.ControlTarget` over a Supervisor."""
+    """Implements `control.ControlTarget` over a Supervisor (and its Reloader, for reload and scale)."""
 
-    def __init__(self, supervisor: Supervisor, recent: RecentOutput) -> None:
+    def __init__(self, supervisor: Supervisor, recent: RecentOutput, changes: Reloader | None = None) -> None:
         self.supervisor = supervisor
         self.recent = recent
+        self.changes = changes
+        self.meter = UsageMeter(supervisor.clock)
 
     def instance_names(self) -> list[str]:
         return list(self.supervisor.instances)
@@ -47,13 +52,15 @@ class SupervisorTarget:
         return found
 
     async def measure(self) -> None:
-        """TEMPORARY until reload lands."""
+        await self.meter.measure()
 
     def statuses(self) -> list[InstanceStatus]:
         now = self.supervisor.clock()
         result = []
         for running in self.supervisor.instances.values():
             lc = running.lifecycle
+            group = running.group
+            usage = None if group is None or lc.done else self.meter.of_group(group.pgid)
             result.append(
                 InstanceStatus(
                     name=running.name,
@@ -67,6 +74,9 @@ class SupervisorTarget:
                     port=running.instance.port,
                     ready=running.ready.is_set() if running.instance.ready is not None else None,
                     waiting_for=self.supervisor.waiting_for(running),
+                    last_exit=lc.returncode,
+                    cpu=None if usage is None or usage.cpu is None else round(usage.cpu, 1),
+                    memory=None if usage is None else usage.memory,
                 )
             )
         return result
@@ -112,6 +122,40 @@ class SupervisorTarget:
         for running in targets:
             running.handle(Start())
         await self.supervisor.wait_until(targets, _started)
+
+    async def signal(self, instances: Sequence[str], signum: int) -> list[tuple[str, list[int]]]:
+        """Send `signum` as `supervise signal` does; (name, pids it went to), no pids when nothing runs.
+
+        A simple command's program gets it (and its group too with `stopasgroup`),
+        as supervisorctl sends it to the program; for a compound line, every
+        process of the group but the shell, which would die of HUP or USR1 and
+        take the instance down where its program was meant.
+        """
+        table = self.supervisor.groups.table()
+        sent: list[tuple[str, list[int]]] = []
+        for name in instances:
+            running = self.supervisor.instances[name]
+            if running.pid is None or running.group is None:
+                sent.append((name, []))
+                continue
+            spec = running.instance.spec
+            shell = not is_simple_command(spec.command)
+            whole = shell or spec.stops_as_group
+            sent.append(
+                (name, running.group.send(signum, whole_group=whole, spare_leader=shell, table=table))
+            )
+        return sent
+
+    async def reload(self) -> str:
+        return await self._changes().reload()
+
+    async def scale(self, formation: Mapping[str, int]) -> str:
+        return await self._changes().scale(formation)
+
+    def _changes(self) -> Reloader:
+        if self.changes is None:
+            raise ControlError("this supervise up cannot change its configuration while it runs")
+        return self.changes
 
     def _refuse_when_stopping(self, action: str, instances: Sequence[str]) -> None:
         if self.supervisor.stopping:
