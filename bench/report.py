@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from hostile import CHECK_LINES, Hostile
 from idle import Idle
+from reconfigure import COUNT as EDIT_COUNT
+from reconfigure import Reconfigure
 from reload import Reload
 from rings import LINES as RING_INPUT_LINES
 from rings import Rings
@@ -62,6 +64,7 @@ class Results:
     hostile: dict[str, Hostile] = field(default_factory=dict)
     tty: dict[str, list[Run]] = field(default_factory=dict)
     attach: dict[str, Latency] = field(default_factory=dict)
+    reconfigure: dict[str, Reconfigure] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -368,6 +371,32 @@ def hostile_rows(results: dict[str, Hostile], repeat: int) -> list[Row]:
             _times(_ratio(sup.peak_rss_mib if sup else None, _hostile(results, "peak_rss_mib")), "honcho"),
             "< 150 MiB",
             None if sup is None or sup.peak_rss_mib is None else sup.peak_rss_mib < 150,
+        ),
+    ]
+
+
+def reconfigure_rows(results: dict[str, Reconfigure]) -> list[Row]:
+    sup, hon = results.get("supervise"), results.get("honcho")
+    runs = next(iter(results.values())).runs if results else 0
+    ratio = _ratio(sup.to_new_line if sup else None, hon.to_new_line if hon else None)
+    scenario = f"reconfigure ({EDIT_COUNT} {X} sleep, 1 Procfile line edited)"
+    others = EDIT_COUNT - 1
+    return [
+        Row(
+            scenario,
+            f"Procfile saved → the changed process's new line, s (median of {runs}; honcho: Ctrl-C + start)",
+            {n: _num(r.to_new_line) for n, r in results.items()},
+            _times(ratio, "honcho"),
+            "≤ 0.5 s",
+            _holds(sup.to_new_line, 0.5) if sup else None,
+        ),
+        Row(
+            scenario,
+            f"other processes left running (same pid), of {others}",
+            {n: NA if r.untouched is None else str(r.untouched) for n, r in results.items()},
+            NA,
+            str(others),
+            None if sup is None or sup.untouched is None else sup.untouched == others,
         ),
     ]
 

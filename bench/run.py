@@ -20,6 +20,7 @@ import hostile
 import idle
 import procs
 import project
+import reconfigure
 import reload
 import report
 import rings
@@ -43,6 +44,7 @@ SCENARIOS = (
     "hostile",
     "tty",
     "attach",
+    "reconfigure",
 )
 
 
@@ -66,6 +68,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--line-bytes", type=int, default=hostile.LINE_BYTES, help="size of the long line (hostile)"
     )
+    parser.add_argument("--edits", type=int, default=5, help="Procfile edits per runner in reconfigure")
     parser.add_argument(
         "--rings", type=int, default=rings.COUNT, help="chatty processes in the rings scenario"
     )
@@ -86,7 +89,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.lines, args.runs, args.honcho_runs, args.repeat, args.window, args.scale, args.rings = (
+        (
+            args.lines,
+            args.runs,
+            args.honcho_runs,
+            args.repeat,
+            args.window,
+            args.scale,
+            args.rings,
+            args.edits,
+        ) = (
             20_000,
             1,
             1,
@@ -94,6 +106,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
             3.0,
             50,
             50,
+            1,
         )
         args.check_runs, args.line_bytes = 1, 20_000_000
     return args
@@ -222,6 +235,10 @@ def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Re
         for runner in active:
             log(f"hostile: {runner.name}, check of {hostile.CHECK_LINES:,} lines and one long line")
             results.hostile[runner.name] = hostile.measure_runner(runner, args.check_runs, args.line_bytes)
+    if "reconfigure" in only:
+        for runner in active:
+            log(f"reconfigure: {runner.name}, {args.edits} Procfile edits")
+            results.reconfigure[runner.name] = reconfigure.measure_runner(runner, args.edits)
     return results
 
 
@@ -249,6 +266,8 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
         out += report.tty_rows(results.tty)
     if results.attach:
         out += report.attach_rows(results.attach)
+    if results.reconfigure:
+        out += report.reconfigure_rows(results.reconfigure)
     return out
 
 
