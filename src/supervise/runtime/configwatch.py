@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from watchfiles import Change
 
+EVENT_DRIVEN = sys.platform.startswith("linux")
+"""inotify: watching costs nothing until a file changes, and starts with `up` (no import to wait for)."""
 QUIET = 0.1
 """Seconds without a new event that end a burst."""
 STEP_MS = 100
@@ -52,7 +54,7 @@ async def file_changes(files: Collection[str]) -> AsyncGenerator[set[str], None]
     if not folders:
         return
     inotify = None
-    if sys.platform.startswith("linux"):
+    if EVENT_DRIVEN:
         with contextlib.suppress(OSError):  # out of inotify watches: watchfiles may still cope
             inotify = _Inotify(folders, set(files))
     if inotify is None:

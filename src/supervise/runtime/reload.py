@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from supervise.runtime.supervisor import Supervisor
 
 SETTLE_TIMEOUT = 2.0
-"""Watching is announced once the first starts have settled, or after this many seconds."""
+"""Without inotify, watching starts once the first starts have settled, or after this many seconds."""
 
 Formation = Mapping[str, int]
 
@@ -170,18 +170,22 @@ class Reloader:
     # -- watching the configuration files -------------------------------------------
 
     async def watch(self) -> None:
-        """Reload when a configuration file changes, until the run ends (the task is cancelled)."""
+        """Reload when a configuration file changes, until the run ends (the task is cancelled).
+
+        On Linux the watch is in place before the first process starts; no line
+        announces it (every `up` has it): the first reload names the file.
+        """
+        from supervise.runtime.configwatch import EVENT_DRIVEN
+
         supervisor = self.supervisor
-        # The "watching" line comes once the first starts have settled, not amid them.
-        first = list(supervisor.instances.values())
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(supervisor.wait_until(first, self._settled), SETTLE_TIMEOUT)
+        if not EVENT_DRIVEN:
+            # Importing watchfiles takes ~30 ms of the loop: not while the first processes start.
+            first = list(supervisor.instances.values())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(supervisor.wait_until(first, self._settled), SETTLE_TIMEOUT)
         while not supervisor.stopping:
             project = supervisor.plan.project
             watched = project.config_files
-            shown = [_display(str(path), project.root) for path in watched if path.exists()]
-            if shown:
-                supervisor.printer.system(f"watching {', '.join(shown)} for configuration changes")
             try:
                 await self._reload_on_changes(watched, project.root)
             except Exception as error:  # a watch limit, a vanished folder: `up` goes on without it
