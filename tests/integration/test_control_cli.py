@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from supervise.errors import NotRunningError
-from supervise.runtime.control_client import request
-from supervise.runtime.rundir import socket_path
+from supervise.runtime.control.client import request
+from supervise.runtime.control.rundir import socket_path
 from tests.support import clean_env, run_cli, supervise_argv, write_files
 
 SERVER = """\
@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from supervise.errors import UsageError
-from supervise.runtime.control import ControlServer, InstanceStatus
+from supervise.runtime.control.server import ControlServer, InstanceStatus
 
 
 class Target:

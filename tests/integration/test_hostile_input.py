@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from supervise.config.pattern import HINT
-from supervise.runtime.rundir import socket_path
+from supervise.runtime.control.rundir import socket_path
 from tests.support import UpProcess, clean_env, run_cli, supervise_argv
 
 MAKE_TIMEOUT = 20.0

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from supervise.runtime import attach
+from supervise.runtime.control import attach
 from supervise.runtime.output import Printer
 from supervise.runtime.terminal import RECENT_BYTES, Terminal
 

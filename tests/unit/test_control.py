@@ -26,9 +26,9 @@ from supervise.errors import (
     SuperviseError,
     UsageError,
 )
-from supervise.runtime.control import ControlServer, InstanceStatus
-from supervise.runtime.control_client import request
-from supervise.runtime.rundir import SOCKET_PATH_MAX, socket_path
+from supervise.runtime.control.client import request
+from supervise.runtime.control.rundir import SOCKET_PATH_MAX, socket_path
+from supervise.runtime.control.server import ControlServer, InstanceStatus
 
 
 class FakeTarget:
@@ -357,7 +357,7 @@ def test_socket_and_lock_left_by_a_killed_up_are_replaced(root: Path, environ: d
     script = (
         "import asyncio, sys\n"
         "from pathlib import Path\n"
-        "from supervise.runtime.control import ControlServer\n"
+        "from supervise.runtime.control.server import ControlServer\n"
         "class Empty:\n"
         "    def statuses(self): return []\n"
         "    def resolve(self, names): return []\n"

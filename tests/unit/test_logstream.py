@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from supervise.errors import ControlError, UsageError
-from supervise.runtime import logstream
-from supervise.runtime.control import ControlServer, InstanceStatus
-from supervise.runtime.control_client import request, stream
+from supervise.runtime.control import logstream
+from supervise.runtime.control.client import request, stream
+from supervise.runtime.control.server import ControlServer, InstanceStatus
 from supervise.runtime.output.ring import RecentOutput
 
 

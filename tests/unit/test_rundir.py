@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from supervise.errors import UsageError
-from supervise.runtime.control import ControlServer
-from supervise.runtime.control_client import request
-from supervise.runtime.rundir import socket_path
+from supervise.runtime.control.client import request
+from supervise.runtime.control.rundir import socket_path
+from supervise.runtime.control.server import ControlServer
 from tests.unit.test_control import FakeTarget
 
 NOBODY = 65534

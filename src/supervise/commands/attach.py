@@ -2,7 +2,7 @@
 
 A short blocking client (no asyncio): it asks the running `up` for the
 instance's stream over the control socket, puts this terminal in raw mode,
-and then copies keystrokes one way and output the other (`runtime/attach.py`
+and then copies keystrokes one way and output the other (`runtime/control/attach.py`
 has the frames). Whatever ends it (Ctrl-], the instance ending, `up` ending,
 SIGHUP, SIGTERM, an error), the terminal gets back the exact termios settings
 it had.
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from supervise.commands.options import CommonOptions, project_root
 from supervise.errors import UsageError
-from supervise.runtime import attach
-from supervise.runtime.control_client import STATUS_TIMEOUT, connect
+from supervise.runtime.control import attach
+from supervise.runtime.control.client import STATUS_TIMEOUT, connect
 
 DETACH = b"\x1d"
 """Ctrl-], as telnet and docker attach use it."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from supervise.commands.options import CommonOptions, project_root
 from supervise.errors import UsageError
-from supervise.runtime.control_client import STATUS_TIMEOUT, stream
+from supervise.runtime.control.client import STATUS_TIMEOUT, stream
 from supervise.runtime.output.format import JsonFormat, LineFormat, use_color
 from supervise.runtime.sanitize import sanitize
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from supervise.commands.control import action_timeout
 from supervise.commands.options import CommonOptions, project_root
 from supervise.errors import UsageError
-from supervise.runtime.control_client import request
+from supervise.runtime.control.client import request
 
 
 def run_reload(options: CommonOptions) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from supervise.commands.options import CommonOptions, project_root
 from supervise.config.model import signal_number
 from supervise.errors import UsageError
-from supervise.runtime.control_client import STATUS_TIMEOUT, request
+from supervise.runtime.control.client import STATUS_TIMEOUT, request
 
 
 def run_signal(options: CommonOptions, sig: str, names: Sequence[str]) -> int:

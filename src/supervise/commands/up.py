@@ -155,9 +155,9 @@ async def _up(
     prefix: bool,
     timestamp: bool,
 ) -> int:
-    from supervise.runtime.control import ControlServer
+    from supervise.runtime.control.server import ControlServer
+    from supervise.runtime.control.target import SupervisorTarget
     from supervise.runtime.reload import Reloader
-    from supervise.runtime.target import SupervisorTarget
 
     loop = asyncio.get_running_loop()
     settings = RunSettings(abort_on_exit=up.abort_on_exit, timeout=up.timeout, hold=up.then is not None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from supervise.commands.options import CommonOptions, project_root
-from supervise.runtime.control_client import STATUS_TIMEOUT, request
+from supervise.runtime.control.client import STATUS_TIMEOUT, request
 
 
 def run_web(options: CommonOptions) -> int:

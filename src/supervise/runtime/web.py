@@ -28,8 +28,8 @@ from aiohttp import web
 
 from supervise.config.model import WebAddress
 from supervise.errors import SuperviseError, UsageError
-from supervise.runtime.control import ACTIONS, InstanceStatus
-from supervise.runtime.logstream import Follower, LogSource, open_logs, records
+from supervise.runtime.control.logstream import Follower, LogSource, open_logs, records
+from supervise.runtime.control.server import ACTIONS, InstanceStatus
 from supervise.runtime.output.format import SYSTEM, LineFormat
 from supervise.runtime.webpage import encode_event, render_page
 
@@ -45,7 +45,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class WebTarget(LogSource, Protocol):
-    """What the page reads and drives: the running `up` (runtime/target.py's SupervisorTarget)."""
+    """What the page reads and drives: the running `up` (runtime/control/target.py's SupervisorTarget)."""
 
     def statuses(self) -> list[InstanceStatus]: ...
 

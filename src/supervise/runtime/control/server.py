@@ -46,12 +46,12 @@ from supervise.errors import (
     SuperviseError,
     UsageError,
 )
-from supervise.runtime.rundir import make_private, socket_path, take_lock
+from supervise.runtime.control.rundir import make_private, socket_path, take_lock
 
 if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
     import asyncio
 
-    from supervise.runtime.logstream import Follower
+    from supervise.runtime.control.logstream import Follower
     from supervise.runtime.output.ring import RecentOutput
     from supervise.runtime.terminal import Terminal
 
@@ -344,7 +344,7 @@ class ControlServer:
     def _attach(self, names: list[str], size: object) -> Streaming:
         import functools
 
-        from supervise.runtime import attach
+        from supervise.runtime.control import attach
 
         if len(names) != 1:
             raise UsageError("attach: name one instance (web.1), or a process with one instance")
@@ -357,7 +357,7 @@ class ControlServer:
     def _logs(self, names: list[str], request: Mapping[str, Any]) -> dict[str, Any] | Streaming:
         import functools
 
-        from supervise.runtime.logstream import open_logs
+        from supervise.runtime.control.logstream import open_logs
 
         fields, follower = open_logs(self.target, names, request)
         if follower is None:

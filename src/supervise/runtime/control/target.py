@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from supervise.config.shell import is_simple_command
 from supervise.errors import ControlError, UsageError
-from supervise.runtime.control import InstanceStatus
+from supervise.runtime.control.server import InstanceStatus
 from supervise.runtime.lifecycle import Restart, Start, State, Stop
 from supervise.runtime.usage import UsageMeter
 
