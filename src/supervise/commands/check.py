@@ -13,52 +13,8 @@ from pathlib import Path
 from supervise.commands.options import CommonOptions
 from supervise.config.load import display_path
 from supervise.config.model import Autorestart, ProcessSpec, Tty
+from supervise.config.shell import SHELL_WORDS
 from supervise.plan import Instance, Plan, start_waves
-
-# Words a shell handles itself: no program to find on PATH.
-SHELL_WORDS = frozenset(
-    [
-        "!",
-        ".",
-        ":",
-        "[",
-        "[[",
-        "{",
-        "alias",
-        "bg",
-        "break",
-        "builtin",
-        "case",
-        "cd",
-        "continue",
-        "echo",
-        "eval",
-        "exit",
-        "export",
-        "false",
-        "for",
-        "if",
-        "kill",
-        "printf",
-        "pwd",
-        "read",
-        "return",
-        "set",
-        "shift",
-        "source",
-        "test",
-        "times",
-        "trap",
-        "true",
-        "type",
-        "ulimit",
-        "umask",
-        "unset",
-        "until",
-        "wait",
-        "while",
-    ]
-)
 
 
 def run_check(options: CommonOptions, names: Sequence[str]) -> int:

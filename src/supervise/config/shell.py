@@ -69,6 +69,8 @@ NOT_EXECUTABLE = frozenset(
         "]]",
     ]
 )
+SHELL_WORDS = NOT_EXECUTABLE | {"!", "{", "builtin", "echo", "false", "true", "kill", "printf", "pwd"}
+"""Words a shell handles itself: no program to find on PATH (`check`'s warnings)."""
 
 
 def is_simple_command(command: str) -> bool:

@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -55,8 +55,8 @@ def process_table() -> ProcessTable:
     return _ps_table()
 
 
-def _proc_table() -> ProcessTable:
-    table: ProcessTable = {}
+def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
+    """Each process's /proc/PID/stat fields after the command name (state is field 0)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -66,9 +66,14 @@ def _proc_table() -> ProcessTable:
         except OSError:
             continue  # exited while we looked
         # The command name is in parentheses and may itself contain ") ".
-        fields = data[data.rfind(b")") + 2 :].split()
-        table[int(entry.name)] = Proc(int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode())
-    return table
+        yield int(entry.name), data[data.rfind(b")") + 2 :].split()
+
+
+def _proc_table() -> ProcessTable:
+    return {
+        pid: Proc(int(fields[1]), int(fields[2]), int(fields[3]), fields[0].decode())
+        for pid, fields in proc_stats()
+    }
 
 
 def _ps_table() -> ProcessTable:

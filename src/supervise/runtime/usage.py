@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from supervise.runtime import proctree
+
 MIN_WINDOW = 0.25
 """Shortest measuring window, seconds: the kernel counts CPU time in 10 ms ticks."""
 MAX_WINDOW = 10.0
@@ -68,22 +70,11 @@ def _proc_usage() -> UsageTable:
     ticks = os.sysconf("SC_CLK_TCK")
     page = os.sysconf("SC_PAGE_SIZE")
     table: UsageTable = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                data = handle.read()
-        except OSError:
-            continue  # exited while we looked
-        # After the command name (in parentheses, which may hold ") "): state is field 0.
-        fields = data[data.rfind(b")") + 2 :].split()
+    for pid, fields in proctree.proc_stats():
         if fields[0] == b"Z":
             continue
         cpu = (int(fields[11]) + int(fields[12])) / ticks
-        table[int(entry.name)] = ProcUsage(
-            int(fields[1]), int(fields[2]), cpu, int(fields[21]) * page, int(fields[19])
-        )
+        table[pid] = ProcUsage(int(fields[1]), int(fields[2]), cpu, int(fields[21]) * page, int(fields[19]))
     return table
 
 
