@@ -6,7 +6,6 @@ input shape in, one typed value out. `pyproject.py` adds the key path.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import math
 import re
@@ -237,6 +236,8 @@ def to_web_address(value: object) -> WebAddress:
         raise Invalid(f"{text!r}: the port must be a number from 0 to 65535 (0: any free port)")
     if ":" in host:
         try:
+            import ipaddress  # only here: not worth its import at every start
+
             ipaddress.IPv6Address(host)
         except ValueError:
             raise Invalid(f"{text!r}: write an IPv6 host in brackets, as [::1]:9001") from None

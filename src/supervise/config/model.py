@@ -7,7 +7,6 @@ Defaults are supervisord's, so a process that sets nothing behaves under
 from __future__ import annotations
 
 import enum
-import ipaddress
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -202,6 +201,8 @@ class WebAddress:
         if self.host == "localhost":
             return True
         try:
+            import ipaddress  # only here: not worth its import at every start
+
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
@@ -210,6 +211,8 @@ class WebAddress:
     def wildcard(self) -> bool:
         """0.0.0.0 or ::, every interface."""
         try:
+            import ipaddress  # only here: not worth its import at every start
+
             return ipaddress.ip_address(self.host).is_unspecified
         except ValueError:
             return False

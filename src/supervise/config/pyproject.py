@@ -7,7 +7,6 @@ or raises `Invalid`; `TableReader` adds the TOML key path, so every message read
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -70,6 +69,8 @@ class TableReader:
             return
         for key in self.table:
             if key not in self.allowed:
+                import difflib  # only here: not worth its import at every start
+
                 hint = difflib.get_close_matches(key, self.allowed, n=1)
                 if hint:
                     raise self.error(key, f'unknown key (did you mean "{hint[0]}"?)')
