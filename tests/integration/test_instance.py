@@ -12,7 +12,7 @@ from supervise.config.model import ProcessSpec, Project, RestartPolicy
 from supervise.plan import build_plan
 from supervise.runtime.group import GroupWatch
 from supervise.runtime.instance import RunningInstance
-from supervise.runtime.lifecycle import Restart, Start, State, Stop
+from supervise.runtime.lifecycle import Command, Restart, State
 from supervise.runtime.output import Printer
 from tests.support import wait_gone
 
@@ -67,7 +67,7 @@ def run_instance(tmp_path: Path, script: list[object]) -> tuple[RunningInstance,
 
 
 def test_stop_in_the_same_turn_as_start_stops_the_new_process(tmp_path: Path) -> None:
-    running, log = run_instance(tmp_path, [Start(), Stop(), "wait:STOPPED"])
+    running, log = run_instance(tmp_path, [Command.START, Command.STOP, "wait:STOPPED"])
     pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", log)]
     assert len(pids) == 1
     assert wait_gone(pids) == []
@@ -75,7 +75,9 @@ def test_stop_in_the_same_turn_as_start_stops_the_new_process(tmp_path: Path) ->
 
 
 def test_restart_in_the_same_turn_as_start_ends_with_one_running_process(tmp_path: Path) -> None:
-    _, log = run_instance(tmp_path, [Start(), Restart("test"), "wait:RUNNING", Stop(), "wait:STOPPED"])
+    _, log = run_instance(
+        tmp_path, [Command.START, Restart("test"), "wait:RUNNING", Command.STOP, "wait:STOPPED"]
+    )
     pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", log)]
     assert len(pids) == 2  # the first spawn was stopped, then it started again
     assert wait_gone(pids) == []

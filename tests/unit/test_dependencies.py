@@ -15,7 +15,7 @@ import pytest
 from supervise.config.model import Autorestart, ProcessSpec, Project, RestartPolicy
 from supervise.plan import Instance, Plan, without_restarts
 from supervise.runtime.dependencies import StrandedReport, final_code, ready_by_state, stranded
-from supervise.runtime.lifecycle import Exited, GroupGone, Lifecycle, Spawned, Start, State, TimerFired
+from supervise.runtime.lifecycle import Command, Exited, Lifecycle, Notice, Spawned, State
 
 TASK = RestartPolicy(autorestart=Autorestart.NEVER, startsecs=0, startretries=0)
 SERVICE = RestartPolicy(startsecs=0)
@@ -33,12 +33,12 @@ class Fake:
 
     def run(self, code: int | None = None) -> Fake:
         """Start it; with `code`, let it exit with that code (its group gone too)."""
-        self.lifecycle.handle(Start(), 0)
+        self.lifecycle.handle(Command.START, 0)
         self.lifecycle.handle(Spawned(100), 0)
         if code is not None:
             self.lifecycle.handle(Exited(code), 1)
             if self.lifecycle.state is State.STOPPING:
-                self.lifecycle.handle(GroupGone(), 1)
+                self.lifecycle.handle(Notice.GROUP_GONE, 1)
         self.was_ready = self.was_ready or ready_by_state(self.instance, self.lifecycle)
         return self
 
@@ -57,13 +57,13 @@ def deps_of(running: Fake) -> list[Fake]:
 
 def test_a_task_is_ready_once_it_exited_with_an_expected_code_not_when_running() -> None:
     task = fake("release", TASK)
-    task.lifecycle.handle(Start(), 0)
+    task.lifecycle.handle(Command.START, 0)
     task.lifecycle.handle(Spawned(1), 0)
     assert task.lifecycle.state is State.RUNNING
     assert not ready_by_state(task.instance, task.lifecycle)
     task.lifecycle.handle(Exited(0), 1)
     if task.lifecycle.state is State.STOPPING:
-        task.lifecycle.handle(GroupGone(), 1)
+        task.lifecycle.handle(Notice.GROUP_GONE, 1)
     assert task.lifecycle.state is State.EXITED
     assert ready_by_state(task.instance, task.lifecycle)
 
@@ -77,7 +77,7 @@ def test_a_task_that_failed_is_never_ready(code: int) -> None:
 
 def test_a_service_is_ready_when_running() -> None:
     service = fake("db", SERVICE)
-    service.lifecycle.handle(Start(), 0)
+    service.lifecycle.handle(Command.START, 0)
     service.lifecycle.handle(Spawned(1), 0)
     assert ready_by_state(service.instance, service.lifecycle)
 
@@ -131,11 +131,11 @@ def test_the_stranded_line_is_said_once_per_failure() -> None:
 def test_a_fatal_service_strands_its_dependents_too() -> None:
     said: list[str] = []
     db = fake("db", RestartPolicy(startsecs=1, startretries=0))
-    db.lifecycle.handle(Start(), 0)
+    db.lifecycle.handle(Command.START, 0)
     db.lifecycle.handle(Spawned(1), 0)
     db.lifecycle.handle(Exited(1), 0.1)
     if db.lifecycle.state is State.STOPPING:
-        db.lifecycle.handle(GroupGone(), 0.1)
+        db.lifecycle.handle(Notice.GROUP_GONE, 0.1)
     assert db.lifecycle.state is State.FATAL
     web = fake("web", SERVICE, db)
     StrandedReport(said.append).on_change(db, {"db.1": db, "web.1": web}, {"web.1"}, deps_of)
@@ -154,5 +154,5 @@ def test_abort_on_exit_keeps_a_long_running_process_with_startsecs_zero_a_servic
 
 def test_timer_events_after_the_end_do_not_make_a_task_ready_again() -> None:
     task = fake("release", TASK).run(1)
-    task.lifecycle.handle(TimerFired(), 2)
+    task.lifecycle.handle(Notice.TIMER_FIRED, 2)
     assert not ready_by_state(task.instance, task.lifecycle)

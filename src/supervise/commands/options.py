@@ -18,6 +18,9 @@ from supervise.config.model import MAX_SECONDS, Project
 from supervise.errors import UsageError
 from supervise.plan import Plan, build_plan, parse_formation
 
+FOREMAN_FILE = ".foreman"
+"""foreman's option file (config/foreman.py reads it)."""
+
 
 @dataclass(frozen=True)
 class CommonOptions:
@@ -59,13 +62,16 @@ class CommonOptions:
 
     def over_foreman(self, cwd: Path) -> CommonOptions:
         """These options with `.foreman`'s defaults filled in where the command line is silent."""
-        from supervise.config.foreman import FILE_NAME, read_foreman
-        from supervise.config.load import display_path
-
         folder = (cwd / self.root) if self.root is not None else cwd
         if not folder.is_dir():
             return self  # `-d` names no folder: find_root says so
-        defaults = read_foreman(folder / FILE_NAME, display_path(folder / FILE_NAME, cwd))
+        path = folder / FOREMAN_FILE
+        if not os.path.lexists(path):
+            return self  # as in most projects: the reader is not even loaded
+        from supervise.config.foreman import read_foreman
+        from supervise.config.load import display_path
+
+        defaults = read_foreman(path, display_path(path, cwd))
         if defaults is None:
             return self
         for notice in defaults.notices:

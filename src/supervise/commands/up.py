@@ -111,11 +111,11 @@ WEB_EXTRA_MISSING = "--web needs the web extra: pip install 'supervise[web]' (it
 
 def _web_address(plan: Plan, typed: str | None) -> WebAddress | None:
     """--web or `web` from the configuration, checked, with the server's module imported; None for neither."""
-    from supervise.config.convert import Invalid, to_web_address
-
     if typed is None:
         address = plan.project.web
     else:
+        from supervise.config.convert import Invalid, to_web_address
+
         try:
             address = to_web_address(typed)
         except Invalid as invalid:
@@ -228,10 +228,10 @@ async def _up(
 
 def _check_seconds(option: str, value: float | None) -> None:
     """A duration option is positive and at most a day, as the configuration's are (nan is not)."""
-    from supervise.config.convert import Invalid, to_positive_seconds
-
     if value is None:
         return
+    from supervise.config.convert import Invalid, to_positive_seconds
+
     try:
         to_positive_seconds(value)
     except Invalid as invalid:

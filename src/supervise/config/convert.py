@@ -6,7 +6,6 @@ input shape in, one typed value out. `pyproject.py` adds the key path.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
@@ -31,6 +30,10 @@ BYTE_UNITS = {"": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30}
 
 def key_path(*parts: str) -> str:
     """TOML keys joined with dots, quoting the ones that are not bare (`env."a b"`)."""
+    if all(BARE_KEY.fullmatch(part) for part in parts):
+        return ".".join(parts)
+    import json  # (here, not at the top: most keys are bare, and `up` starts without json)
+
     return ".".join(part if BARE_KEY.fullmatch(part) else json.dumps(part) for part in parts)
 
 
@@ -46,6 +49,8 @@ def show(value: object, limit: int = 60) -> str:
         return "a table"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # inf, -inf, nan: TOML's spelling
+    import json  # (for a message only)
+
     try:
         text = json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):

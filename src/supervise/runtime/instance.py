@@ -25,20 +25,17 @@ from supervise.runtime.dependencies import ready_by_state
 from supervise.runtime.group import GroupWatch, ProcessGroup
 from supervise.runtime.lifecycle import (
     Action,
-    CancelTimer,
+    Do,
     Event,
     Exited,
-    GroupGone,
     Lifecycle,
     Log,
+    Notice,
     SetTimer,
     Signal,
-    Spawn,
     Spawned,
     SpawnFailed,
     State,
-    TimerFired,
-    WatchGroup,
     describe_exit,
 )
 from supervise.runtime.output import Printer
@@ -129,28 +126,29 @@ class RunningInstance:
         self.on_change(self)
 
     def _do(self, action: Action) -> None:
-        if isinstance(action, Spawn):
-            self._spawn_task = self._loop.create_task(self._spawn())
-            self._spawn_task.add_done_callback(self.on_task_done)
-        elif isinstance(action, Signal):
-            self._signal(action)
-        elif isinstance(action, WatchGroup):
-            if self.group is not None:
-                self.groups.watch(self.group, self._group_gone)
-        elif isinstance(action, SetTimer):
-            self._cancel_timer()
-            self._timer = self._loop.call_later(action.delay, self._timer_fired)
-        elif isinstance(action, CancelTimer):
-            self._cancel_timer()
-        elif isinstance(action, Log):
-            self.printer.system(action.message)
+        match action:
+            case Do.SPAWN:
+                self._spawn_task = self._loop.create_task(self._spawn())
+                self._spawn_task.add_done_callback(self.on_task_done)
+            case Signal():
+                self._signal(action)
+            case Do.WATCH_GROUP:
+                if self.group is not None:
+                    self.groups.watch(self.group, self._group_gone)
+            case SetTimer(delay=delay):
+                self._cancel_timer()
+                self._timer = self._loop.call_later(delay, self._timer_fired)
+            case Do.CANCEL_TIMER:
+                self._cancel_timer()
+            case Log(message=message):
+                self.printer.system(message)
 
     def _group_gone(self) -> None:
-        self.handle(GroupGone())
+        self.handle(Notice.GROUP_GONE)
 
     def _timer_fired(self) -> None:
         self._timer = None
-        self.handle(TimerFired())
+        self.handle(Notice.TIMER_FIRED)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

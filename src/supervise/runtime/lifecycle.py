@@ -50,39 +50,48 @@ RUNNING_STATES = frozenset({State.STARTING, State.RUNNING, State.STOPPING})
 # -- events: what happened ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Start requested (first start, `supervise start`)."""
+class Command(enum.Enum):
+    """A request that carries nothing more."""
+
+    START = "start"
+    """First start, `supervise start`."""
+    STOP = "stop"
+    """Shutdown, `supervise stop`."""
+    KILL = "kill"
+    """Stop at once with SIGKILL (a second Ctrl-C)."""
 
 
-@dataclass(frozen=True, slots=True)
+class Notice(enum.Enum):
+    """Something the instance saw that carries nothing more."""
+
+    GROUP_GONE = "group gone"
+    """The last process of the group (and every escapee) is gone."""
+    TIMER_FIRED = "timer fired"
+    """The one pending timer fired; what it means depends on the state."""
+
+
+@dataclass(frozen=True)
 class Restart:
     """Restart requested (`supervise restart`, a watched file): not a failure."""
 
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """Stop requested (shutdown, `supervise stop`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Kill:
-    """Stop at once with SIGKILL (a second Ctrl-C)."""
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Spawned:
+    """The process exists now."""
+
     pid: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SpawnFailed:
+    """The process could not be started (no such program, no such folder)."""
+
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Exited:
     """The main process exited: `returncode` as asyncio reports it (-N for signal N).
 
@@ -93,28 +102,24 @@ class Exited:
     leftovers: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class GroupGone:
-    """The last process of the group (and every escapee) is gone."""
-
-
-@dataclass(frozen=True, slots=True)
-class TimerFired:
-    """The one pending timer fired; what it means depends on the state."""
-
-
-Event = Start | Restart | Stop | Kill | Spawned | SpawnFailed | Exited | GroupGone | TimerFired
+Event = Command | Notice | Restart | Spawned | SpawnFailed | Exited
 
 
 # -- actions: what the caller must do -------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Spawn:
+class Do(enum.Enum):
+    """An action that carries nothing more."""
+
+    SPAWN = "spawn"
     """Start the process (in a new session, with the instance's env and directory)."""
+    CANCEL_TIMER = "cancel timer"
+    """Drop the pending timer, if any."""
+    WATCH_GROUP = "watch group"
+    """Report GROUP_GONE once nothing of the group runs any more."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Signal:
     """Send `signum` to the main process alone, or to its whole group and escapees."""
 
@@ -122,29 +127,21 @@ class Signal:
     whole_group: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SetTimer:
     """(Re)arm the instance's single timer; it replaces any pending one."""
 
     delay: float
 
 
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
-    """Drop the pending timer, if any."""
-
-
-@dataclass(frozen=True, slots=True)
-class WatchGroup:
-    """Report GroupGone once nothing of the group runs any more."""
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Log:
+    """A system line for the output."""
+
     message: str
 
 
-Action = Spawn | Signal | SetTimer | CancelTimer | WatchGroup | Log
+Action = Do | Signal | SetTimer | Log
 
 
 class TransitionError(RuntimeError):
@@ -205,13 +202,13 @@ class Lifecycle:
     def handle(self, event: Event, now: float) -> list[Action]:
         """Apply one event; return what the caller must do, in order."""
         match event:
-            case Start():
+            case Command.START:
                 return self._on_start()
             case Restart(reason=reason):
                 return self._on_restart(reason)
-            case Stop():
+            case Command.STOP:
                 return self._on_stop()
-            case Kill():
+            case Command.KILL:
                 return self._on_kill()
             case Spawned(pid=pid):
                 return self._on_spawned(pid, now)
@@ -219,9 +216,9 @@ class Lifecycle:
                 return self._on_spawn_failed(error)
             case Exited():
                 return self._on_exited(event, now)
-            case GroupGone():
+            case Notice.GROUP_GONE:
                 return self._on_group_gone(now)
-            case TimerFired():
+            case Notice.TIMER_FIRED:
                 return self._on_timer_fired()
         raise TransitionError(f"{self.name}: unknown event {event!r}")
 
@@ -247,7 +244,7 @@ class Lifecycle:
             self._restart_after_stop = True
             return logs
         self.failures = 0
-        return [*logs, CancelTimer(), *self._spawn()]
+        return [*logs, Do.CANCEL_TIMER, *self._spawn()]
 
     def _on_stop(self) -> list[Action]:
         self._restart_after_stop = False
@@ -260,7 +257,7 @@ class Lifecycle:
             # A pending retry is cancelled: no start can race the stop.
             self.state = State.STOPPED
             self.expected = True
-            return [CancelTimer(), Log(f"{self.name} stopped (a pending restart was cancelled)")]
+            return [Do.CANCEL_TIMER, Log(f"{self.name} stopped (a pending restart was cancelled)")]
         return []
 
     def _on_kill(self) -> list[Action]:
@@ -269,7 +266,7 @@ class Lifecycle:
         self._restart_after_stop = False
         self._stop_requested = True
         self.state = State.STOPPING
-        return [CancelTimer(), Signal(signal.SIGKILL)]
+        return [Do.CANCEL_TIMER, Signal(signal.SIGKILL)]
 
     # -- what the process did ---------------------------------------------------
 
@@ -288,7 +285,7 @@ class Lifecycle:
         self._require(State.STARTING, State.STOPPING)
         if self.state is State.STOPPING:
             self.state = State.STOPPED
-            return [CancelTimer(), Log(f"{self.name} stopped before it could start ({error})")]
+            return [Do.CANCEL_TIMER, Log(f"{self.name} stopped before it could start ({error})")]
         return self._failed_start(f"{self.name} could not be started: {error}")
 
     def _on_exited(self, event: Exited, now: float) -> list[Action]:
@@ -299,7 +296,7 @@ class Lifecycle:
             return self._finish(now)
         if exited_in is State.STOPPING:
             # A stop is under way: its signal was sent once, its SIGKILL timer runs.
-            return [WatchGroup()]
+            return [Do.WATCH_GROUP]
         # implies STARTING/RUNNING -> STOPPING: it exited by itself, leaving processes behind
         self.state = State.STOPPING
         how = describe_exit(event.returncode)
@@ -307,7 +304,7 @@ class Lifecycle:
             Log(f"{self.name} {how}; stopping what it left in its process group"),
             Signal(self.spec.stop_signal_number),
             SetTimer(self.spec.stop_timeout),
-            WatchGroup(),
+            Do.WATCH_GROUP,
         ]
 
     def _on_group_gone(self, now: float) -> list[Action]:
@@ -343,12 +340,12 @@ class Lifecycle:
             self.state = State.STOPPED
             self.expected = True
             self._stop_requested = False
-            actions: list[Action] = [CancelTimer(), Log(f"{self.name} stopped ({how})")]
+            actions: list[Action] = [Do.CANCEL_TIMER, Log(f"{self.name} stopped ({how})")]
             if self._restart_after_stop:
                 self._restart_after_stop = False
                 actions += self._spawn()
             return actions
-        actions = [CancelTimer()]
+        actions = [Do.CANCEL_TIMER]
         if exited_in is State.STARTING:
             # implies STARTING -> BACKOFF: it did not stay up for startsecs
             return [*actions, *self._failed_start(f"{self.name} {how} within startsecs")]
@@ -377,7 +374,7 @@ class Lifecycle:
         self.state = State.STARTING
         self.starts += 1
         self._stop_requested = False
-        return [Spawn()]
+        return [Do.SPAWN]
 
     def _running(self) -> list[Action]:
         self.state = State.RUNNING
@@ -404,7 +401,7 @@ class Lifecycle:
             if self.returncode is not None and self.spec.restart.is_expected(self.returncode):
                 hint = " (a one-shot task? give it startsecs = 0 and autorestart = false)"
             fatal = f"{self.name} is FATAL after {self.failures} failed starts{hint}"
-            return [CancelTimer(), Log(f"{what}; {fatal}; see its output above")]
+            return [Do.CANCEL_TIMER, Log(f"{what}; {fatal}; see its output above")]
         self.state = State.BACKOFF
         delay = self.spec.restart.backoff.delay(self.failures)
         return [

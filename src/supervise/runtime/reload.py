@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from supervise.config.model import MAX_INSTANCES
 from supervise.errors import ControlError, SuperviseError, UsageError
 from supervise.plan import Change, Plan, PlanDiff, dependency_order, diff, stop_waves
-from supervise.runtime.lifecycle import State, Stop
+from supervise.runtime.lifecycle import Command, State
 
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
@@ -136,7 +136,7 @@ class Reloader:
         for wave in stop_waves(supervisor.plan.specs):
             batch = [r for process in wave for r in reversed(leaving.get(process, []))]
             for running in batch:
-                running.handle(Stop())
+                running.handle(Command.STOP)
             await supervisor.wait_until(batch, lambda r: r.lifecycle.done)
 
     def _swap(self, difference: PlanDiff, plan: Plan) -> None:

@@ -22,7 +22,7 @@ from supervise.runtime import proctree
 from supervise.runtime.dependencies import StrandedReport, completed_task, final_code
 from supervise.runtime.group import GroupWatch
 from supervise.runtime.instance import RunningInstance, use_pidfd_child_watcher
-from supervise.runtime.lifecycle import Kill, Restart, Start, State, Stop
+from supervise.runtime.lifecycle import Command, Restart, State
 from supervise.runtime.output import Printer
 from supervise.runtime.reaper import Reaper
 
@@ -185,7 +185,7 @@ class Supervisor:
         for running in current():
             if running.name in self.waiting:
                 self.waiting.discard(running.name)
-                running.handle(Start())
+                running.handle(Command.START)
 
     async def _wait_for(self, condition: Callable[[], bool]) -> None:
         """Wait (on state changes, not time) until `condition` holds."""
@@ -390,7 +390,7 @@ class Supervisor:
         for names in stop_waves(self.plan.specs):
             wave = [running for name in names for running in self.of_process(name)]
             for running in wave:
-                running.handle(Stop())
+                running.handle(Command.STOP)
             await self.wait_until(wave, lambda r: r.lifecycle.done)
         strays = self.reaper.leftovers()
         if strays:
@@ -406,7 +406,7 @@ class Supervisor:
         self._forced = True
         self.printer.system(f"{reason}: killing everything now")
         for running in self.instances.values():
-            running.handle(Kill())
+            running.handle(Command.KILL)
 
     def _cleanup(self) -> None:
         for task in list(self._tasks):

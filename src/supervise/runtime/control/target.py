@@ -7,13 +7,13 @@ events; each call returns once the instances have reached the state asked for.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from supervise.config.shell import is_simple_command
 from supervise.errors import ControlError, UsageError
 from supervise.runtime.control.server import InstanceStatus
-from supervise.runtime.lifecycle import Restart, Start, State, Stop
-from supervise.runtime.usage import UsageMeter
+from supervise.runtime.lifecycle import Command, Restart, State
 
 if TYPE_CHECKING:
     from supervise.runtime.instance import RunningInstance
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from supervise.runtime.reload import Reloader
     from supervise.runtime.supervisor import Supervisor
     from supervise.runtime.terminal import Terminal
+    from supervise.runtime.usage import UsageMeter
 
 
 class SupervisorTarget:
@@ -30,7 +31,13 @@ class SupervisorTarget:
         self.supervisor = supervisor
         self.recent = recent
         self.changes = changes
-        self.meter = UsageMeter(supervisor.clock)
+
+    @cached_property
+    def meter(self) -> UsageMeter:
+        """Made at the first `status` that asks: `up` starts without the process-table reader."""
+        from supervise.runtime.usage import UsageMeter
+
+        return UsageMeter(self.supervisor.clock)
 
     def instance_names(self) -> list[str]:
         return list(self.supervisor.instances)
@@ -113,14 +120,14 @@ class SupervisorTarget:
         targets = self._take(instances)
         self.supervisor.held.update(r.name for r in targets)
         for running in targets:
-            running.handle(Stop())
+            running.handle(Command.STOP)
         await self.supervisor.wait_until(targets, lambda r: r.lifecycle.done)
 
     async def start(self, instances: Sequence[str]) -> None:
         self._refuse_when_stopping("start", instances)
         targets = self._take(instances)
         for running in targets:
-            running.handle(Start())
+            running.handle(Command.START)
         await self.supervisor.wait_until(targets, _started)
 
     async def signal(self, instances: Sequence[str], signum: int) -> list[tuple[str, list[int]]]:
