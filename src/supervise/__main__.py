@@ -17,6 +17,9 @@ def main() -> None:
         print(f"supervise {__version__}")
         sys.exit(0)
     if sys.argv[1:2] == ["up"]:
+        import gc
+
+        gc.disable()  # start-up makes many objects and frees few; `up` turns it on again once started
         from supervise.runtime import guardian
 
         guardian.protect()

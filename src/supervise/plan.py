@@ -19,7 +19,6 @@ from pathlib import Path
 from types import MappingProxyType
 
 from supervise.config.model import MAX_INSTANCES, PREFIX, Autorestart, Probe, ProbeKind, ProcessSpec, Project
-from supervise.config.targets import parse_http, parse_tcp
 from supervise.errors import ConfigError, UsageError
 
 FORMATION_ITEM = re.compile(r"\s*([A-Za-z0-9_-]+)\s*=\s*(\d+)\s*")
@@ -471,6 +470,8 @@ def _instance(
 
 def _resolve_probe(project: Project, spec: ProcessSpec, probe: Probe, env: Mapping[str, str]) -> Probe:
     """An http/tcp probe with `$PORT` expanded and its endpoint parsed; a bad one is a config error."""
+    from supervise.config.targets import parse_http, parse_tcp  # (only with a probe)
+
     target = expand_vars(probe.target, env)
     try:
         endpoint = parse_http(target) if probe.kind is ProbeKind.HTTP else parse_tcp(target)

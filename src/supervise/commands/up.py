@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import os
 import sys
 import time
@@ -217,6 +218,9 @@ async def _up(
         from supervise.runtime.smoke import readiness_then
 
         smoke = partial(readiness_then, then=up.then, timeout=up.ready_timeout, recent=recent)
+    # Start-up is over: what it loaded stays out of every later collection, which runs again.
+    gc.freeze()
+    gc.enable()
     try:
         return await supervisor.run(smoke, also=[changes.watch])
     finally:

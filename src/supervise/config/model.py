@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from supervise.config.shell import is_simple_command, shell_line
-from supervise.config.targets import Endpoint
+
+if TYPE_CHECKING:  # parsed only where a probe has one (plan.py): `up` starts without it
+    from supervise.config.targets import Endpoint
 
 
 class Autorestart(enum.Enum):
