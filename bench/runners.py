@@ -2,9 +2,9 @@
 
 Each runs from a virtualenv of its own, made on first use: honcho from PyPI in
 bench/.venv-honcho (so it never touches the project's environment), and this
-working tree's supervise, editable-installed, in bench/.venv-supervise (so both
-interpreters start alike; code edits take effect at once, a changed
-pyproject.toml reinstalls).
+working tree's supervise in bench/.venv-supervise, installed as a user gets it
+(not editable: an editable install puts an import hook in front of every
+import, which start-up would pay). A changed source tree reinstalls it.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def honcho() -> Runner:
 
 
 def supervise(own_venv: bool = True) -> Runner:
-    """This working tree's supervise: editable-installed in its own virtualenv, as honcho is.
+    """This working tree's supervise: installed (not editable) in its own virtualenv, as honcho is.
 
     A virtualenv of its own keeps both runners' interpreter start-up alike (the
     project's environment may carry .pth files that import things at start-up);
@@ -110,11 +110,9 @@ def supervise(own_venv: bool = True) -> Runner:
     """
     if own_venv:
         pyproject = REPO / "pyproject.toml"
-        stamp = hashlib.sha256(pyproject.read_bytes()).hexdigest()  # dependencies changed: reinstall
-        venv = _venv(SUPERVISE_VENV, ["-e", f"{REPO}[web]"], stamp)  # [web]: the page scenario
-        # As pip does for an installed package (and did for honcho): bytecode ready before the first start.
-        compileall = [str(venv / "bin" / "python"), "-m", "compileall", "-q", str(REPO / "src")]
-        subprocess.run(compileall, check=True, stdout=subprocess.DEVNULL)
+        stamp = hashlib.sha256(pyproject.read_bytes()).hexdigest()  # dependencies changed: a new venv
+        venv = _venv(SUPERVISE_VENV, [f"{REPO}[web]"], stamp)  # [web]: the page scenario
+        _reinstall_if_changed(venv)
         command: tuple[str, ...] = (str(venv / "bin" / "supervise"),)
     else:
         script = shutil.which("supervise")
@@ -125,6 +123,23 @@ def supervise(own_venv: bool = True) -> Runner:
         why = (probe.stderr.strip() or probe.stdout.strip()).splitlines()[-1:] or ["`up` fails"]
         return Runner("supervise", command, (), version, available=False, why_not=why[0])
     return Runner("supervise", command, ("up", "-f", "{procfile}", "--no-color"), version)
+
+
+def _reinstall_if_changed(venv: Path) -> None:
+    """Install this tree's supervise again (no dependencies) when a file under src/ changed."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "src").rglob("*")):
+        if path.is_file() and not any(p == "__pycache__" or p.endswith(".egg-info") for p in path.parts):
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    stamp_file = venv / "bench-source-stamp"
+    if stamp_file.exists() and stamp_file.read_text() == digest.hexdigest():
+        return
+    print(f"installing this tree's supervise into {venv} ...", file=sys.stderr, flush=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall"]
+    # pip compiles the bytecode, as it did for honcho: ready before the first start.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([*pip, str(REPO)], check=True, env=env)
+    stamp_file.write_text(digest.hexdigest())
 
 
 def python_floor() -> list[str]:
