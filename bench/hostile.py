@@ -6,7 +6,9 @@
 - long line: one process prints a 200 MB line with no newline before its end
   (`head -c | tr`, so the producer itself stays small), output to /dev/null.
   The figure is the runner's peak RSS (`ru_maxrss` from wait4: the runner and
-  the descendants it reaped, which for supervise are a shell, head and tr).
+  the descendants it reaped, which for supervise are a shell, head and tr),
+  taken by a small launcher (peakrss.py), not by the harness: a child's
+  ru_maxrss counts what the process that forked it held.
   Before, `up` held the whole line and several copies of it (about 1 GB).
 """
 
@@ -16,6 +18,8 @@ import contextlib
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +29,7 @@ from pathlib import Path
 import project
 from runners import Runner, launch
 
+PEAK_RSS = Path(__file__).with_name("peakrss.py")
 CHECK_LINES = 10_000
 LINE_BYTES = 200_000_000
 TIMEOUT = 300.0
@@ -54,7 +59,14 @@ def measure_check(runner: Runner, repeat: int) -> tuple[float | None, str]:
         times = []
         for _ in range(repeat):
             t0 = time.perf_counter()
-            code, _ = _run([*runner.command, "check", "-f", str(procfile)], Path(tmp))
+            with open(os.devnull, "wb") as null:
+                check = launch([*runner.command, "check", "-f", str(procfile)], Path(tmp), null, null)
+            try:
+                code = check.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(check.pid, signal.SIGKILL)
+                check.wait()
+                return None, f"check did not finish within {TIMEOUT:.0f} s"
             if code != 0:
                 return None, f"check exited {code}"
             times.append(time.perf_counter() - t0)
@@ -68,28 +80,34 @@ def measure_long_line(runner: Runner, size: int) -> tuple[float | None, str]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{runner.name}-line-") as tmp:
         procfile = Path(tmp) / "Procfile"
         procfile.write_text(project.procfile({"blob": command}))
-        code, maxrss_kib = _run(runner.up(procfile), Path(tmp))
+        code, maxrss_kib = _peak_rss(runner.up(procfile), Path(tmp))
     if code is None:
         return None, f"did not finish within {TIMEOUT:.0f} s"
     return maxrss_kib / 1024, "" if code == 0 else f"up exited {code}"
 
 
-def _run(argv: list[str], cwd: Path) -> tuple[int | None, int]:
-    """Run to its end with output to /dev/null: (exit code, None when killed at TIMEOUT; ru_maxrss KiB)."""
-    with open(os.devnull, "wb") as null:
-        proc = launch(argv, cwd, null, null)
-    killed = threading.Event()
+def _peak_rss(argv: list[str], cwd: Path) -> tuple[int | None, int]:
+    """Run to its end with output to /dev/null: (exit code, None when killed at TIMEOUT; ru_maxrss KiB).
 
-    def kill() -> None:
-        killed.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    The peak comes from peakrss.py, a small launcher: wait4 in the harness itself
+    would count the harness's own memory at the fork (see there).
+    """
+    with tempfile.NamedTemporaryFile(prefix="bench-peakrss-") as report:
+        launcher = [sys.executable, "-S", str(PEAK_RSS), report.name, *argv]
+        with open(os.devnull, "wb") as null:
+            proc = launch(launcher, cwd, null, null)
+        killed = threading.Event()
 
-    timer = threading.Timer(TIMEOUT, kill)
-    timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)  # wait4, not Popen.wait: its rusage is the figure
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return (None if killed.is_set() else proc.returncode), usage.ru_maxrss
+        def kill() -> None:
+            killed.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(TIMEOUT, kill)
+        timer.start()
+        try:
+            proc.wait()
+        finally:
+            timer.cancel()
+        peak = report.read().strip()
+    return (None if killed.is_set() else proc.returncode), int(peak or 0)
