@@ -50,6 +50,21 @@ class Row:
 
 
 @dataclass
+class Web:
+    """The page open in a browser (`up --web`): throughput runs by runner, idle, or why it did not run."""
+
+    throughput: dict[str, list[Run]] = field(default_factory=dict)
+    browser_cpu: list[float | None] = field(default_factory=list)
+    idle: dict[str, Idle] = field(default_factory=dict)
+    why_not: str | None = None
+
+    @property
+    def ran(self) -> bool:
+        """Something to show: figures, or why there are none."""
+        return bool(self.throughput or self.idle) or self.why_not is not None
+
+
+@dataclass
 class Results:
     """Everything one run measured, by runner name (a runner missing from a dict was not measured)."""
 
@@ -65,6 +80,7 @@ class Results:
     tty: dict[str, list[Run]] = field(default_factory=dict)
     attach: dict[str, Latency] = field(default_factory=dict)
     reconfigure: dict[str, Reconfigure] = field(default_factory=dict)
+    web: Web = field(default_factory=Web)
     notes: list[str] = field(default_factory=list)
 
 
@@ -240,6 +256,62 @@ def idle_rows(results: dict[str, Idle]) -> list[Row]:
             f"idle (20 {X} sleep)",
             "runner processes / threads",
             {n: f"{r.processes} / {r.threads}" for n, r in results.items()},
+        ),
+    ]
+
+
+WEB_THROUGHPUT = "throughput, page open (`up --web`)"
+WEB_IDLE = f"idle (20 {X} sleep), page open"
+
+
+def web_throughput_rows(web: Web) -> list[Row]:
+    """Throughput with the page following the merged log in headless Chromium, against `direct`."""
+    if web.why_not is not None and not web.throughput:
+        return [Row(WEB_THROUGHPUT, "exec → last line, s", {"supervise": f"not run ({web.why_not})"})]
+    runs = web.throughput
+    if not runs:
+        return []
+    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
+    slowdown = _ratio(to_last.get("supervise"), to_last.get("direct"))
+    cells = {name: _num(value) for name, value in to_last.items()}
+    if slowdown is not None:
+        cells["supervise"] += f" ({slowdown:.1f}{X})"
+    sup = runs.get("supervise", [])
+    counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
+    cpu = f"{_num(_median([r.runner_cpu for r in sup]))} / {_num(_median(web.browser_cpu))}"
+    checks = {}
+    for name, rs in runs.items():
+        checks[name] = " / ".join(str(max(getattr(r.check, k) for r in rs)) for k in ("lost", "torn"))
+    clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
+    return [
+        Row(
+            WEB_THROUGHPUT,
+            f"exec → last line, the page following the merged log, s (median of runs: {counts})",
+            cells,
+            _times(slowdown, "direct"),
+            f"≤ 1.6{X} direct",
+            _holds(slowdown, 1.6),
+        ),
+        Row(WEB_THROUGHPUT, "runner CPU / Chromium's CPU, go → last line, s", {"supervise": cpu}),
+        Row(WEB_THROUGHPUT, "lines lost / torn", checks, NA, "0 lost, 0 torn", clean),
+    ]
+
+
+def web_idle_rows(web: Web) -> list[Row]:
+    """Idle with the page open: its status event once a second is all that should wake the runner."""
+    sup = web.idle.get("supervise")
+    if sup is None:
+        return []
+    return [
+        Row(
+            WEB_IDLE,
+            f"runner CPU, % of a core over {sup.window:.0f} s",
+            {"supervise": _num(sup.cpu_percent, 3, " %")},
+        ),
+        Row(
+            WEB_IDLE,
+            "runner wakeups (context switches) per s",
+            {"supervise": _num(sup.wakeups_per_s, 2)},
         ),
     ]
 

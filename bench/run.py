@@ -30,6 +30,7 @@ import shutdown
 import startup
 import terminals
 import throughput
+import webpage
 
 BENCH = Path(__file__).resolve().parent
 SCENARIOS = (
@@ -45,6 +46,7 @@ SCENARIOS = (
     "tty",
     "attach",
     "reconfigure",
+    "web",
 )
 
 
@@ -186,6 +188,35 @@ def run_logfiles(results: report.Results, active: list[runners.Runner], args: ar
         results.logfiles.setdefault("supervise", []).append(run)
 
 
+def run_web(results: report.Results, active: list[runners.Runner], args: argparse.Namespace) -> None:
+    """The page open in headless Chromium: throughput (turns with `direct`), then idle; or why not."""
+    sup = next((r for r in active if r.name == "supervise"), None)
+    if sup is None:
+        return
+    why = webpage.why_not()
+    try:
+        for turn in range(args.runs if why is None else 0):
+            log(f"web: direct, run {turn + 1}")
+            results.web.throughput.setdefault("direct", []).append(throughput.run_direct(args.lines))
+            log(f"web: supervise --web, the page following the merged log, run {turn + 1}")
+            page = webpage.throughput_with_page(sup, args.lines)
+            run = page.run
+            log(
+                f"  {_num(run.to_last)} s to the last line; {run.check.lost} lost;"
+                f" runner CPU {_num(run.runner_cpu)} s, browser CPU {_num(page.browser_cpu)} s"
+            )
+            results.web.throughput.setdefault("supervise", []).append(run)
+            results.web.browser_cpu.append(page.browser_cpu)
+        if why is None:
+            log(f"web: supervise --web, idle with the page open, {args.window:.0f} s window")
+            results.web.idle["supervise"] = webpage.idle_with_page(sup, args.window)
+    except webpage.NotRun as error:
+        why = str(error)
+    if why is not None:
+        log(f"web: not run ({why})")
+        results.web.why_not = why
+
+
 def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Results:
     results = report.Results()
     only = set(args.only.split(","))
@@ -239,6 +270,8 @@ def run_all(args: argparse.Namespace, active: list[runners.Runner]) -> report.Re
         for runner in active:
             log(f"reconfigure: {runner.name}, {args.edits} Procfile edits")
             results.reconfigure[runner.name] = reconfigure.measure_runner(runner, args.edits)
+    if "web" in only:
+        run_web(results, active, args)
     return results
 
 
@@ -248,10 +281,14 @@ def rows(results: report.Results, args: argparse.Namespace) -> list[report.Row]:
         out += report.throughput_rows(results.throughput)
     if results.logfiles:
         out += report.logfiles_rows(results.logfiles)
+    if results.web.ran:
+        out += report.web_throughput_rows(results.web)
     if results.startup:
         out += report.startup_rows(results.startup, args.repeat)
     if results.idle:
         out += report.idle_rows(results.idle)
+    if results.web.ran:
+        out += report.web_idle_rows(results.web)
     if results.scale:
         out += report.scale_rows(results.scale, args.scale)
     if results.rings:
