@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from supervise.runtime.webpage import MAX_LINES
 from tests.support import UpProcess, write_files
 
 webdriver = pytest.importorskip("selenium.webdriver")
@@ -151,3 +152,29 @@ def test_rows_restart_new_lines_and_the_filter(
     # The group's stop button: the worker row says STOPPED.
     click(browser, '#groups button[data-action="stop"][data-names="worker"]')
     wait(browser, lambda d: cell(d, "worker.1", "state") == "STOPPED")
+
+
+def texts(driver: webdriver.Chrome) -> list[str]:
+    """Every line of the log view, read in one call (a flood has thousands)."""
+    script = "return [...document.querySelectorAll('#log .line')].map((e) => e.textContent)"
+    return [str(line).split(" | ", 1)[1] for line in driver.execute_script(script)]
+
+
+def test_a_flood_ends_on_its_last_line_and_scrolling_up_shows_all_the_page_keeps(
+    browser: webdriver.Chrome, up: tuple[UpProcess, str, Path]
+) -> None:
+    running, url, root = up
+    browser.get(url)
+    wait(browser, lambda d: any("red and plain" in line for line in texts(d)))
+    with open(root / "in.fifo", "w") as fifo:
+        fifo.write("".join(f"flood-{i}\n" for i in range(5000)))
+    running.wait_for(r"web\.1 +\| flood-4999")  # read: a full terminal would pause the output
+
+    # Following, the view ends on the newest line, and never holds more than the page keeps.
+    wait(browser, lambda d: texts(d)[-1] == "flood-4999")
+    assert len(texts(browser)) <= MAX_LINES
+
+    # Scrolled up, it holds every line the page keeps: the newest MAX_LINES, in order.
+    browser.execute_script("document.getElementById('log').scrollTop = 0")
+    expected = [f"flood-{i}" for i in range(5000 - MAX_LINES, 5000)]
+    wait(browser, lambda d: texts(d) == expected)

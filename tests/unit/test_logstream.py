@@ -236,3 +236,64 @@ def test_a_reader_that_does_not_keep_up_gets_a_count_of_what_was_skipped(
     assert skipped and all(" line(s) skipped here: this reader did not keep up" in s for s in skipped)
     assert kept + sum(int(s.split()[2]) for s in skipped) == 20_000
     assert kept < 20_000
+
+
+def test_a_view_that_keeps_the_newest_lines_gets_only_those_after_a_count() -> None:
+    recent = RecentOutput()
+
+    async def main() -> list[logstream.Chunk] | None:
+        follower = logstream.Follower(recent, None, 0, keep=10)
+        assert follower.start() == []
+        for k in range(100):  # 100 chunks of 3 lines: 300 lines in one wakeup
+            recent.add("web.1", 10.0 + k, b"%d a\n%d b\n%d c" % (k, k, k))
+        batch = await asyncio.wait_for(follower.next_batch(), 5)
+        follower.stop()
+        return batch
+
+    batch = asyncio.run(main())
+    assert batch is not None
+    (now, name, note), *kept = batch
+    assert name == "system"
+    assert note.endswith(b"line(s) not shown here: more came at once than this view keeps")
+    lines = b"\n".join(data for _, _, data in kept).split(b"\n")
+    assert lines[-1] == b"99 c" and 10 <= len(lines) < 13  # whole chunks: the newest 10 lines and a few
+    assert int(note.split()[0]) + len(lines) == 300
+    assert now == kept[0][0]
+
+
+def test_a_view_that_keeps_the_newest_lines_never_holds_more_than_the_lag_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(logstream, "LAG_LIMIT", 64 << 10)
+    recent = RecentOutput()
+    follower = logstream.Follower(recent, None, 0, keep=5)
+    follower.start()
+    for k in range(20_000):  # 20 MB, and nobody reads
+        recent.add("web.1", float(k), b"%08d" % k + b"x" * 1015)
+        assert follower._waiting_bytes <= (64 << 10) + 1024  # what `up` holds for it stays bounded
+    batch = asyncio.run(follower.next_batch())
+    follower.stop()
+    assert batch is not None
+    assert batch[-1][2].startswith(b"00019999")
+    assert int(batch[0][2].split()[0]) + len(batch) - 1 == 20_000
+
+
+def test_next_batch_waits_until_not_before_and_takes_what_came_meanwhile() -> None:
+    recent = RecentOutput()
+
+    async def main() -> tuple[float, list[logstream.Chunk] | None]:
+        loop = asyncio.get_running_loop()
+        follower = logstream.Follower(recent, None, 0)
+        follower.start()
+        recent.add("web.1", 1.0, b"first")
+        start = loop.time()
+        batch = asyncio.ensure_future(follower.next_batch(start + 0.2))
+        await asyncio.sleep(0.05)
+        recent.add("web.1", 2.0, b"second")
+        got = await asyncio.wait_for(batch, 5)
+        follower.stop()
+        return loop.time() - start, got
+
+    waited, batch = asyncio.run(main())
+    assert waited >= 0.2
+    assert batch is not None and [data for _, _, data in batch] == [b"first", b"second"]

@@ -31,7 +31,7 @@ from supervise.errors import SuperviseError, UsageError
 from supervise.runtime.control.logstream import Follower, LogSource, open_logs, records
 from supervise.runtime.control.server import ACTIONS, InstanceStatus
 from supervise.runtime.output.format import SYSTEM, LineFormat
-from supervise.runtime.webpage import encode_event, render_page
+from supervise.runtime.webpage import MAX_LINES, encode_event, render_page
 
 COOKIE = "supervise_token"
 TOKEN_HEADER = "X-Supervise-Token"
@@ -39,6 +39,8 @@ STATUS_INTERVAL = 1.0
 """Seconds between status events: changes show within a second."""
 HISTORY_LINES = 500
 """Recent lines a newly opened page starts with."""
+LINES_INTERVAL = 0.25
+"""Shortest time between two events of new lines: a flood reaches the page in a few batches a second."""
 CLOSE_GRACE = 1.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -219,7 +221,8 @@ class WebPage:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
         await response.prepare(request)
-        fields, follower = open_logs(self.target, [], {"lines": HISTORY_LINES, "follow": True})
+        follow = {"lines": HISTORY_LINES, "follow": True}
+        fields, follower = open_logs(self.target, [], follow, keep=MAX_LINES)
         assert follower is not None
         styles = LineFormat(fields["names"], color=True)
         try:
@@ -233,7 +236,8 @@ class WebPage:
         return response
 
     async def _stream(self, response: web.StreamResponse, follower: Follower, styles: LineFormat) -> None:
-        """New lines as they come (one event per loop wakeup), and the status every STATUS_INTERVAL."""
+        """New lines as they come (at most one event per LINES_INTERVAL, at most the MAX_LINES the page
+        keeps), and the status every STATUS_INTERVAL."""
         loop = asyncio.get_running_loop()
         closing = asyncio.ensure_future(self._closing.wait())
         batch = asyncio.ensure_future(follower.next_batch())
@@ -257,7 +261,7 @@ class WebPage:
                     if chunks is None:
                         return
                     await response.write(encode_event("lines", records(chunks)))
-                    batch = asyncio.ensure_future(follower.next_batch())
+                    batch = asyncio.ensure_future(follower.next_batch(loop.time() + LINES_INTERVAL))
                 if loop.time() >= next_status:
                     await self.target.measure()
                     await response.write(encode_event("status", self._status_event(styles)))

@@ -5,6 +5,10 @@ follows `/events` (server-sent events): `status` replaces the rows, `lines`
 appends output, colored as `up` colors it (the prefix in its process type's
 color, the child's own SGR codes turned into spans), kept to MAX_LINES and
 filtered in the browser by a regular expression, so `up` never runs one.
+New lines are drawn once a frame at most; following a flood, only the
+newest SCREEN_LINES of them, the rest when the reader scrolls up. A flood
+then costs the browser (which shares the machine with `up` and its children)
+what a screenful costs, not what every line would.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 MAX_LINES = 2000
 """Lines the page keeps; older ones leave the view."""
+SCREEN_LINES = 200
+"""Following a flood, the page draws only this many of the newest lines; scrolling up draws the rest."""
 
 _CSS = """
 body{font:14px system-ui,sans-serif;margin:1em;background:#fafafa;color:#222}
@@ -42,7 +48,7 @@ padding:.4em;white-space:pre-wrap;word-break:break-all}
 
 _JS = r"""
 "use strict";
-const MAX = %(max_lines)d;
+const MAX = %(max_lines)d, SCREEN = %(screen_lines)d;
 const rows = document.getElementById("rows"), logEl = document.getElementById("log");
 const filterEl = document.getElementById("filter"), whoEl = document.getElementById("who");
 const groupsEl = document.getElementById("groups");
@@ -168,7 +174,9 @@ function stamp(t) {
 }
 function shown(line) {
   if (whoEl.value && line.name !== whoEl.value) return false;
-  return regex === null || regex.test(line.plain);
+  if (regex === null) return true;
+  if (line.plain === undefined) line.plain = plain(line.text);
+  return regex.test(line.plain);
 }
 function lineEl(line) {
   const div = document.createElement("div"); div.className = "line"; div.dataset.name = line.name;
@@ -176,28 +184,59 @@ function lineEl(line) {
   const style = styles[line.name] || "1";
   prefix.className = style.split(";").map((c) => c === "1" ? "b" : "f" + c).join(" ");
   prefix.textContent = stamp(line.time) + " " + line.name + " | ";
-  div.appendChild(prefix); colored(div, line.text); return div;
+  div.appendChild(prefix);
+  if (line.text.includes("\x1b")) colored(div, line.text); else div.append(line.text);
+  return div;
 }
 function atBottom() { return logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 30; }
+let fresh = [], frame = 0, partial = false;
 function addLines(records) {
+  // Only the newest MAX lines can stay: the older ones of a big batch are never split out or drawn.
+  const got = [];
+  for (let r = records.length - 1; r >= 0 && got.length < MAX; r--) {
+    const [time, name, text] = records[r], parts = text.split("\n");
+    for (let k = parts.length - 1; k >= 0 && got.length < MAX; k--) got.push({ time, name, text: parts[k] });
+  }
+  got.reverse();
+  lines = lines.concat(got); if (lines.length > MAX) lines = lines.slice(lines.length - MAX);
+  fresh = fresh.concat(got); if (fresh.length > MAX) fresh = fresh.slice(fresh.length - MAX);
+  if (!frame) frame = requestAnimationFrame(draw);
+}
+function draw() {
+  // Once a frame at most. Following a flood, only the last SCREEN lines are drawn (all the
+  // reader can see go by); scrolling up draws the rest of what the page keeps.
+  frame = 0;
   const follow = atBottom(), frag = document.createDocumentFragment();
-  for (const [time, name, text] of records) {
-    for (const t of text.split("\n")) {
-      const line = { time, name, text: t, plain: plain(t) };
-      lines.push(line);
-      if (shown(line)) frag.appendChild(lineEl(line));
+  const todo = fresh.filter(shown);
+  fresh = [];
+  if (follow && todo.length >= SCREEN) {
+    for (const line of todo.slice(todo.length - SCREEN)) frag.appendChild(lineEl(line));
+    logEl.replaceChildren(frag);
+    partial = true;
+  } else {
+    for (const line of todo) frag.appendChild(lineEl(line));
+    logEl.appendChild(frag);
+    const extra = logEl.childElementCount - MAX;
+    if (extra > 0) {
+      const old = document.createRange();
+      old.setStartBefore(logEl.firstElementChild); old.setEndBefore(logEl.children[extra]);
+      old.deleteContents();
     }
   }
-  if (lines.length > MAX) lines.splice(0, lines.length - MAX);
-  logEl.appendChild(frag);
-  while (logEl.childElementCount > MAX) logEl.firstElementChild.remove();
   if (follow) logEl.scrollTop = logEl.scrollHeight;
 }
 function rerender() {
   const frag = document.createDocumentFragment();
   for (const line of lines) if (shown(line)) frag.appendChild(lineEl(line));
+  fresh = []; partial = false;
   logEl.replaceChildren(frag); logEl.scrollTop = logEl.scrollHeight;
 }
+logEl.addEventListener("scroll", () => {
+  if (!partial || atBottom()) return;
+  const fromEnd = logEl.scrollHeight - logEl.scrollTop;
+  rerender();
+  logEl.scrollTop = logEl.scrollHeight - fromEnd;
+});
 filterEl.addEventListener("input", () => {
   try { regex = filterEl.value ? new RegExp(filterEl.value) : null; filterEl.classList.remove("bad"); }
   catch (e) { filterEl.classList.add("bad"); return; }
@@ -233,7 +272,7 @@ def render_page(title: str, statuses: Sequence[Mapping[str, Any]]) -> str:
         f'<td class="pid num">{"" if s["pid"] is None else s["pid"]}</td></tr>'
         for s in statuses
     )
-    script = _JS % {"max_lines": MAX_LINES}
+    script = _JS % {"max_lines": MAX_LINES, "screen_lines": SCREEN_LINES}
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · supervise</title>
 <meta name="viewport" content="width=device-width,initial-scale=1">

@@ -20,7 +20,10 @@ The stream takes the history and subscribes in one step of the loop, so a
 follower sees every line once, and a client gone before its stream began
 leaves no subscription behind. A reader too slow to keep up is not allowed to
 grow `up`'s memory: past LAG_LIMIT bytes waiting for it, new lines are
-skipped and counted, and a `system` line says how many.
+skipped and counted, and a `system` line says how many. A reader that shows
+only the newest lines (the page of `up --web`, `keep`) gets at most that many
+per batch instead: the older ones are skipped, and a `system` line before the
+batch says how many.
 """
 
 from __future__ import annotations
@@ -55,9 +58,12 @@ def records(chunks: Iterable[Chunk]) -> list[list[Any]]:
 
 
 def open_logs(
-    source: LogSource, names: Sequence[str], request: Mapping[str, Any]
+    source: LogSource, names: Sequence[str], request: Mapping[str, Any], keep: int | None = None
 ) -> tuple[dict[str, Any], Follower | None]:
-    """The answer's fields (the recent lines) and, for `follow`, the Follower that streams them instead."""
+    """The answer's fields (the recent lines) and, for `follow`, the Follower that streams them instead.
+
+    `keep`: the Follower's reader shows only that many newest lines (see Follower).
+    """
     lines = request.get("lines", 100)
     follow = request.get("follow", False)
     if lines is not None and (isinstance(lines, bool) or not isinstance(lines, int) or lines < 0):
@@ -69,7 +75,7 @@ def open_logs(
     wanted = None if not names else set(_resolve(source, recent, instances, names))
     fields = {"names": instances, "kinds": source.process_types()}
     if follow:
-        return {**fields, "lines": []}, Follower(recent, wanted, lines)
+        return {**fields, "lines": []}, Follower(recent, wanted, lines, keep)
     return {**fields, "lines": records(recent.tail(wanted, lines))}, None
 
 
@@ -84,12 +90,20 @@ def _resolve(
 
 
 class Follower:
-    """One `supervise logs -f`: new chunks of the wanted names, sent once per loop wakeup."""
+    """One `supervise logs -f`: new chunks of the wanted names, sent once per loop wakeup.
 
-    def __init__(self, recent: RecentOutput, wanted: set[str] | None, lines: int | None) -> None:
+    With `keep`, for a reader that shows only the newest `keep` lines: a batch
+    holds the newest whole chunks that make up `keep` lines, and what came
+    before them is skipped, so `up` neither sends nor keeps what would not be shown.
+    """
+
+    def __init__(
+        self, recent: RecentOutput, wanted: set[str] | None, lines: int | None, keep: int | None = None
+    ) -> None:
         self._recent = recent
         self._wanted = wanted
         self._lines = lines
+        self._keep = keep
         self._pending: list[Chunk] = []
         self._waiting_bytes = 0
         self._skipped = 0
@@ -144,16 +158,21 @@ class Follower:
             gone.cancel()
             self.stop()
 
-    async def next_batch(self) -> list[Chunk] | None:
+    async def next_batch(self, not_before: float = 0.0) -> list[Chunk] | None:
         """The chunks that came since the last call, once there are some; None once closed and sent.
 
         For a reader other than the control socket's (the page of `up --web`).
+        Lines that come before `not_before` (the loop's time) wait for it, so a
+        flood reaches the reader in few batches while a line after a pause goes at once.
         """
         while not self._pending and not self._skipped:
             if self._closing:
                 return None
             await self._wake.wait()
             self._wake.clear()
+        delay = not_before - asyncio.get_running_loop().time()
+        if delay > 0 and not self._closing:
+            await asyncio.sleep(delay)
         return self._take()
 
     def _stop_now(self) -> None:
@@ -163,9 +182,12 @@ class Follower:
         if self._wanted is not None and name not in self._wanted:
             return
         if self._waiting_bytes > LAG_LIMIT:
-            self._skipped += data.count(b"\n") + 1
-            self._skipped_at = now
-            return
+            if self._keep is None:
+                self._skipped += data.count(b"\n") + 1
+                self._skipped_at = now
+                return
+            self._pending = self._newest(self._pending)
+            self._waiting_bytes = sum(len(chunk) for _, _, chunk in self._pending)
         self._pending.append((now, name, data))
         self._waiting_bytes += len(data)
         self._wake.set()
@@ -173,8 +195,27 @@ class Follower:
     def _take(self) -> list[Chunk]:
         batch, self._pending = self._pending, []
         self._waiting_bytes = 0
-        if self._skipped:
+        if self._keep is not None:
+            batch = self._newest(batch)
+            if self._skipped:
+                note = f"{self._skipped} line(s) not shown here: more came at once than this view keeps"
+                batch.insert(0, (self._skipped_at, SYSTEM, note.encode()))
+                self._skipped = 0
+        elif self._skipped:
             note = f"supervise logs: {self._skipped} line(s) skipped here: this reader did not keep up"
             batch.append((self._skipped_at, SYSTEM, note.encode()))
             self._skipped = 0
         return batch
+
+    def _newest(self, chunks: list[Chunk]) -> list[Chunk]:
+        """The newest whole chunks that hold `keep` lines; the older ones are counted as skipped."""
+        assert self._keep is not None
+        lines = 0
+        first = len(chunks)
+        while first > 0 and lines < self._keep:
+            first -= 1
+            lines += chunks[first][2].count(b"\n") + 1
+        if first:
+            self._skipped += sum(data.count(b"\n") + 1 for _, _, data in chunks[:first])
+            self._skipped_at = chunks[first][0]
+        return chunks[first:]
