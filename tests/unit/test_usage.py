@@ -16,6 +16,7 @@ from supervise.runtime.usage import (
     Sample,
     UsageMeter,
     UsageTable,
+    children_of,
     parse_cpu_time,
     tree,
     tree_usage,
@@ -44,6 +45,7 @@ def test_tree_is_the_group_and_every_descendant_of_its_members() -> None:
     assert tree(TABLE, 10) == {10, 11, 12}
     assert tree(TABLE, 20) == {20}
     assert tree(TABLE, 99) == set()
+    assert tree(TABLE, 10, children_of(TABLE)) == {10, 11, 12}  # one map, shared by every instance
 
 
 def test_cpu_is_the_trees_cpu_time_over_the_window() -> None:

@@ -55,16 +55,29 @@ def process_table() -> ProcessTable:
     return _ps_table()
 
 
+STAT_BYTES = 4096
+"""More than a /proc/PID/stat line can hold (52 numbers and a 16-byte name)."""
+
+
 def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
-    """Each process's /proc/PID/stat fields after the command name (state is field 0)."""
+    """Each process's /proc/PID/stat fields after the command name (state is field 0).
+
+    Read with os.open/os.read: open() would add an fstat, an isatty ioctl and a
+    seek per process, and the page of `up --web` reads the table every second.
+    """
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                data = handle.read()
+            fd = os.open(f"/proc/{entry.name}/stat", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue  # exited while we looked
+        try:
+            data = os.read(fd, STAT_BYTES)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         # The command name is in parentheses and may itself contain ") ".
         yield int(entry.name), data[data.rfind(b")") + 2 :].split()
 

@@ -111,14 +111,19 @@ def parse_cpu_time(text: str) -> float | None:
         return None
 
 
-def tree(table: UsageTable, pgid: int) -> set[int]:
-    """The members of process group `pgid` and all their descendants."""
+def children_of(table: UsageTable) -> dict[int, list[int]]:
+    """Each pid's children in `table`."""
     children: dict[int, list[int]] = {}
-    members = []
     for pid, proc in table.items():
         children.setdefault(proc.ppid, []).append(pid)
-        if proc.pgid == pgid:
-            members.append(pid)
+    return children
+
+
+def tree(table: UsageTable, pgid: int, children: dict[int, list[int]] | None = None) -> set[int]:
+    """The members of process group `pgid` and all their descendants (`children`: children_of(table))."""
+    if children is None:
+        children = children_of(table)
+    members = [pid for pid, proc in table.items() if proc.pgid == pgid]
     found = set(members)
     stack = list(members)
     while stack:
@@ -158,6 +163,8 @@ class UsageMeter:
         self.read = read
         self._last: Sample | None = None
         self._pair: tuple[Sample, Sample] | None = None
+        self._children: dict[int, list[int]] | None = None
+        """children_of the latest sample: one map for every instance's tree."""
 
     def _take(self) -> Sample:
         return Sample(self.clock(), self.read())
@@ -172,6 +179,7 @@ class UsageMeter:
             await asyncio.sleep(MIN_WINDOW)
         current = self._take()
         self._pair = (self._last, current)
+        self._children = None
         self._last = current
 
     def of_group(self, pgid: int | None) -> TreeUsage | None:
@@ -179,7 +187,9 @@ class UsageMeter:
         if pgid is None or self._pair is None:
             return None
         before, after = self._pair
-        pids = tree(after.table, pgid)
+        if self._children is None:
+            self._children = children_of(after.table)
+        pids = tree(after.table, pgid, self._children)
         if not pids:
             return None
         return tree_usage(before, after, pids)
