@@ -266,9 +266,9 @@ WEB_IDLE = f"idle (20 {X} sleep), page open"
 
 def web_throughput_rows(web: Web) -> list[Row]:
     """Throughput with the page following the merged log in headless Chromium, against `direct`."""
-    if web.why_not is not None and not web.throughput:
-        return [Row(WEB_THROUGHPUT, "exec → last line, s", {"supervise": f"not run ({web.why_not})"})]
     runs = web.throughput
+    if web.why_not is not None and not runs.get("supervise"):
+        return [Row(WEB_THROUGHPUT, "exec → last line, s", {"supervise": f"not run ({web.why_not})"})]
     if not runs:
         return []
     to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
