@@ -55,6 +55,7 @@ class Web:
 
     throughput: dict[str, list[Run]] = field(default_factory=dict)
     browser_cpu: list[float | None] = field(default_factory=list)
+    caught_up: list[bool] = field(default_factory=list)
     idle: dict[str, Idle] = field(default_factory=dict)
     why_not: str | None = None
 
@@ -294,6 +295,14 @@ def web_throughput_rows(web: Web) -> list[Row]:
         ),
         Row(WEB_THROUGHPUT, "runner CPU / Chromium's CPU, go → last line, s", {"supervise": cpu}),
         Row(WEB_THROUGHPUT, "lines lost / torn", checks, NA, "0 lost, 0 torn", clean),
+        Row(
+            WEB_THROUGHPUT,
+            "runs whose page ended on the last line printed (within 5 s)",
+            {"supervise": f"{sum(web.caught_up)} of {len(web.caught_up)}"},
+            NA,
+            "all",
+            all(web.caught_up) if web.caught_up else None,
+        ),
     ]
 
 

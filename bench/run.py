@@ -207,6 +207,7 @@ def run_web(results: report.Results, active: list[runners.Runner], args: argpars
             )
             results.web.throughput.setdefault("supervise", []).append(run)
             results.web.browser_cpu.append(page.browser_cpu)
+            results.web.caught_up.append(page.page_caught_up)
         if why is None:
             log(f"web: supervise --web, idle with the page open, {args.window:.0f} s window")
             results.web.idle["supervise"] = webpage.idle_with_page(sup, args.window)

@@ -33,6 +33,7 @@ from runners import Runner
 
 URL = re.compile(rb"page: (http://\S+)")
 URL_TIMEOUT = 30.0
+CAUGHT_UP = 5.0
 
 
 class NotRun(Exception):
@@ -45,6 +46,7 @@ class PageRun:
 
     run: throughput.Run  # its runner_cpu: the runner's CPU seconds from the go signal to the last line
     browser_cpu: float | None  # the same for Chromium's processes
+    page_caught_up: bool  # the page's log view ended on the last line printed, within CAUGHT_UP s
 
 
 def why_not() -> str | None:
@@ -173,5 +175,29 @@ def throughput_with_page(runner: Runner, count: int) -> PageRun:
             (run.root / "go").touch()
             chunks, times = throughput.collect(fd, count, throughput.PRODUCERS)
             runner1, browser1 = procs.cpu_time(own), procs.cpu_time(chromium)
+            caught_up = shows_last_line(driver, b"".join(chunks))
     result = throughput.measure(chunks, times, t0, count, prefixed=True)
-    return PageRun(dataclasses.replace(result, runner_cpu=runner1 - runner0), browser1 - browser0)
+    return PageRun(dataclasses.replace(result, runner_cpu=runner1 - runner0), browser1 - browser0, caught_up)
+
+
+def shows_last_line(driver: Any, output: bytes) -> bool:
+    """Whether the page's log view ends (within CAUGHT_UP s) on the last producer line the runner printed.
+
+    The runner's own lines (`system`, e.g. a producer's exit) are left out on both sides.
+    """
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    produced = [line for line in output.split(b"\n") if b" | " in line and b" system " not in line]
+    last = produced[-1].partition(b" | ")[2].decode() if produced else None
+    script = (
+        "const e = [...document.querySelectorAll('#log .line:not([data-name=\"system\"])')].pop();"
+        " return e ? e.textContent : ''"
+    )
+    try:
+        WebDriverWait(driver, CAUGHT_UP, poll_frequency=0.05).until(
+            lambda d: str(d.execute_script(script)).partition(" | ")[2] == last
+        )
+    except TimeoutException:
+        return False
+    return True
