@@ -287,7 +287,7 @@ def web_throughput_rows(web: Web) -> list[Row]:
     return [
         Row(
             WEB_THROUGHPUT,
-            f"exec → last line, the page following the merged log, s (median of runs: {counts})",
+            f"producers start → last line, the page following the merged log, s (median of runs: {counts})",
             cells,
             _times(slowdown, "direct"),
             f"≤ 1.6{X} direct",

@@ -185,7 +185,7 @@ def shows_last_line(driver: Any, output: bytes) -> bool:
 
     The runner's own lines (`system`, e.g. a producer's exit) are left out on both sides.
     """
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import TimeoutException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     produced = [line for line in output.split(b"\n") if b" | " in line and b" system " not in line]
@@ -195,7 +195,8 @@ def shows_last_line(driver: Any, output: bytes) -> bool:
         " return e ? e.textContent : ''"
     )
     try:
-        WebDriverWait(driver, CAUGHT_UP, poll_frequency=0.05).until(
+        # A page too busy to answer (a script timeout) is asked again, until CAUGHT_UP.
+        WebDriverWait(driver, CAUGHT_UP, poll_frequency=0.05, ignored_exceptions=(WebDriverException,)).until(
             lambda d: str(d.execute_script(script)).partition(" | ")[2] == last
         )
     except TimeoutException:
