@@ -111,16 +111,21 @@ def _holds(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
-def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
+def _against_direct(runs: dict[str, list[Run]]) -> tuple[dict[str, str], float | None]:
+    """Median exec -> last line per runner as cells, with each one's ratio to `direct`;
+    and supervise's slowdown against `direct`."""
     to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
-    spread = {name: _median([r.first_to_last for r in rs]) for name, rs in runs.items()}
     direct = to_last.get("direct")
     cells = {}
     for name, value in to_last.items():
         ratio = _ratio(value, direct)
-        extra = f" ({ratio:.1f}{X})" if ratio is not None and name != "direct" else ""
-        cells[name] = _num(value) + extra
-    slowdown = _ratio(to_last.get("supervise"), direct)
+        cells[name] = _num(value) + (f" ({ratio:.1f}{X})" if ratio is not None and name != "direct" else "")
+    return cells, _ratio(to_last.get("supervise"), direct)
+
+
+def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
+    cells, slowdown = _against_direct(runs)
+    spread = {name: _median([r.first_to_last for r in rs]) for name, rs in runs.items()}
     checks = {}
     for name, rs in runs.items():
         worst = [max(getattr(r.check, k) for r in rs) for k in ("lost", "torn", "reordered", "duplicated")]
@@ -151,11 +156,7 @@ def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
 
 def logfiles_rows(runs: dict[str, list[Run]]) -> list[Row]:
     """supervise writing --log-dir files as well as the terminal view, against `direct`."""
-    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
-    slowdown = _ratio(to_last.get("supervise"), to_last.get("direct"))
-    cells = {name: _num(value) for name, value in to_last.items()}
-    if slowdown is not None:
-        cells["supervise"] += f" ({slowdown:.1f}{X})"
+    cells, slowdown = _against_direct(runs)
     sup = runs.get("supervise", [])
     lost = {}
     if sup:
@@ -272,11 +273,7 @@ def web_throughput_rows(web: Web) -> list[Row]:
         return [Row(WEB_THROUGHPUT, "exec → last line, s", {"supervise": f"not run ({web.why_not})"})]
     if not runs:
         return []
-    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
-    slowdown = _ratio(to_last.get("supervise"), to_last.get("direct"))
-    cells = {name: _num(value) for name, value in to_last.items()}
-    if slowdown is not None:
-        cells["supervise"] += f" ({slowdown:.1f}{X})"
+    cells, slowdown = _against_direct(runs)
     sup = runs.get("supervise", [])
     counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
     cpu = f"{_num(_median([r.runner_cpu for r in sup]))} / {_num(_median(web.browser_cpu))}"
@@ -491,13 +488,7 @@ def _hostile(results: dict[str, Hostile], attr: str) -> float | None:
 
 def tty_rows(runs: dict[str, list[Run]]) -> list[Row]:
     """Throughput through ptys: supervise against the producers' own ptys read by the harness."""
-    to_last = {name: _median([r.to_last for r in rs]) for name, rs in runs.items()}
-    direct = to_last.get("direct")
-    cells = {}
-    for name, value in to_last.items():
-        ratio = _ratio(value, direct)
-        cells[name] = _num(value) + (f" ({ratio:.1f}{X})" if ratio is not None and name != "direct" else "")
-    slowdown = _ratio(to_last.get("supervise"), direct)
+    cells, slowdown = _against_direct(runs)
     checks = {}
     for name, rs in runs.items():
         worst = [max(getattr(r.check, k) for r in rs) for k in ("lost", "torn", "reordered", "duplicated")]
