@@ -53,7 +53,7 @@ def test_the_recent_screen_is_the_last_rows_lines_prompt_included() -> None:
             terminal._remember(b"".join(b"line %d\r\n" % n for n in range(100)) + b"(Pdb) ")
             three = terminal.recent_screen(3)
             terminal._remember(b"x" * (3 * RECENT_BYTES))
-            return three, terminal.recent_screen(3), len(terminal._recent)
+            return three, terminal.recent_screen(3), terminal._recent_size
         finally:
             os.close(fd)
 

@@ -194,6 +194,18 @@ def test_iso_time_is_local_with_its_offset(monkeypatch: pytest.MonkeyPatch, zone
         time.tzset()
 
 
+def test_a_line_a_read_cut_goes_out_with_the_lines_after_it_in_one_batch(fd: int, tmp_path: Path) -> None:
+    recent = RecentOutput()
+    seen: list[bytes] = []
+    recent.follow(lambda now, name, data: seen.append(data))
+    p = Printer(fd, ["web.1"], color=False, clock=lambda: T, recent=recent)
+    p.feed("web.1", b"one\ntw")
+    p.feed("web.1", b"o\nthree\nfour\nfi")
+    p.flush()
+    assert seen == [b"one", b"two\nthree\nfour"]  # the ring, sanitizer and view see one chunk per read
+    assert [line.split("| ", 1)[1] for line in written(tmp_path).splitlines()] == ["one", "two", "three", "four"]
+
+
 def test_a_line_printed_in_16_mib_pieces_reaches_the_ring_as_the_end_of_each_piece(fd: int) -> None:
     recent = RecentOutput()
     seen: list[bytes] = []

@@ -19,6 +19,7 @@ instead of 1.2 ms, and 27 ms once `up` has grown to 200 MB.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import os
@@ -162,7 +163,9 @@ class Terminal:
         """The current spawn's pty; None before the first spawn."""
         self.viewers: list[Viewer] = []
         """Attached terminals, the latest last: its size is the pty's."""
-        self._recent = bytearray()
+        self._recent: collections.deque[bytes] = collections.deque()
+        """The latest raw chunks as read, RECENT_BYTES or a little more: kept, never copied."""
+        self._recent_size = 0
         self._open: set[Pty] = set()
         """Every pty not closed yet: the current one, and earlier ones a leftover still holds."""
         self._readers: dict[Pty, asyncio.SubprocessProtocol] = {}
@@ -230,9 +233,12 @@ class Terminal:
             self._prompt = self._loop.call_later(PROMPT_WAIT, self._prompt_due)
 
     def _remember(self, data: bytes) -> None:
-        self._recent += data
-        if len(self._recent) > 2 * RECENT_BYTES:
-            del self._recent[:-RECENT_BYTES]
+        if len(data) > RECENT_BYTES:
+            data = data[-RECENT_BYTES:]
+        self._recent.append(data)
+        self._recent_size += len(data)
+        while self._recent_size - len(self._recent[0]) >= RECENT_BYTES:
+            self._recent_size -= len(self._recent.popleft())
 
     def _prompt_due(self) -> None:
         """Show a partial line nothing was added to for PROMPT_WAIT (a prompt waits for input)."""
@@ -252,7 +258,7 @@ class Terminal:
 
     def recent_screen(self, rows: int) -> bytes:
         """The last `rows` lines of raw output (the last one may be a prompt)."""
-        data = bytes(self._recent[-RECENT_BYTES:])
+        data = b"".join(self._recent)[-RECENT_BYTES:]
         cut = len(data)
         for _ in range(rows):
             cut = data.rfind(b"\n", 0, cut)

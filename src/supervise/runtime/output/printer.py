@@ -42,6 +42,8 @@ Writer = Callable[[int, memoryview], int]
 
 LINE_LIMIT = 16 * 1024 * 1024
 """16 MiB: longer lines are printed in pieces of this size (cut between UTF-8 characters)."""
+JOIN_BYTES = 1 << 16
+"""A line cut by a read and no longer than this is printed in one batch with the lines after it."""
 FLUSH_BYTES = 1 << 20
 """Queued this much in one wakeup, the view is written at once: batches, and `up`'s memory, stay small."""
 
@@ -127,9 +129,13 @@ class Printer:
         if name in self._tails:
             first = data.find(b"\n")
             self._hold(name, data[:first])  # the line that began in earlier chunks ends here
-            self._queue_lines(name, self._take_tail(name))
-            if first < last:
-                self._queue_lines(name, data[first + 1 : last])
+            if self._tail_sizes[name] <= JOIN_BYTES:
+                # A line a read cut: it goes out with the chunk's whole lines, as one batch.
+                self._queue_lines(name, self._take_tail(name, memoryview(data)[first:last]))
+            else:  # a long one goes alone: a 16 MiB piece's end is not cut off by the ring
+                self._queue_lines(name, self._take_tail(name))
+                if first < last:
+                    self._queue_lines(name, data[first + 1 : last])
         else:
             self._queue_lines(name, data[:last])
         if last + 1 < len(data):
@@ -162,11 +168,13 @@ class Printer:
         self._tails[name] = [held[start:]]
         self._tail_sizes[name] = len(held) - start
 
-    def _take_tail(self, name: str) -> bytes:
-        """The held start of `name`'s current line (empty when none), no longer held."""
+    def _take_tail(self, name: str, rest: bytes | memoryview = b"") -> bytes:
+        """The held start of `name`'s current line (empty when none), no longer held, then `rest`."""
         self._tail_sizes.pop(name, None)
         pieces = self._tails.pop(name, None)
-        return b"".join(pieces) if pieces else b""
+        if not pieces:
+            return bytes(rest)
+        return b"".join([*pieces, rest])
 
     def _queue_lines(self, name: str, whole: bytes) -> None:
         """Queue whole lines (joined by newlines); a line over LINE_LIMIT goes in pieces."""
