@@ -208,3 +208,52 @@ def test_check_shows_a_tty_setting_that_is_not_auto(make_project: MakeProject) -
     assert result.returncode == 0, result.stderr
     repl, web = result.stdout.split("\nweb.1")
     assert "  tty      true" in repl and "tty" not in web
+
+
+def test_a_reload_that_adds_a_tty_process_or_turns_tty_on_gives_it_a_pty(make_project: MakeProject) -> None:
+    """`up` on a pipe, with no tty process at first: the ptys come with the reload."""
+    show = 'command = "python show.py"\n'
+    root = make_project(
+        {
+            "show.py": SHOW + "import signal\nsignal.pause()\n",
+            "pyproject.toml": pyproject({"a": show + "tty = false"}),
+        }
+    )
+    with UpProcess([], root) as up:
+        up.wait_for(r"a\.1 +\| no tty$")
+        mark = len(up.output)
+        temporary = root / "pyproject.toml.new"
+        temporary.write_text(pyproject({"a": show + "tty = true", "b": show + "tty = true"}))
+        temporary.replace(root / "pyproject.toml")  # one change, as an editor saves
+        line = up.wait_for(r"system +\| pyproject\.toml changed: (.*)$", start=mark)
+        assert line.group(1) == "restarting a (tty); starting b"
+        up.wait_for(r"a\.1 +\| on a tty 62x24$", start=mark)  # 80 - len("HH:MM:SS system | ")
+        up.wait_for(r"b\.1 +\| on a tty 62x24$", start=mark)
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143
+
+
+TERM_OF = "import os, signal\nprint('TERM=' + os.environ.get('TERM', '(none)'), flush=True)\nsignal.pause()\n"
+
+
+@pytest.mark.parametrize(
+    ("up_term", "own_env", "tty_term", "pipe_term"),
+    [
+        (None, "", "xterm-256color", "(none)"),  # nothing to inherit: a tty process still has one
+        ("vt100", "", "vt100", "vt100"),  # up's own, as every process inherits it
+        (None, 'env = { TERM = "screen" }', "screen", "(none)"),  # the process's env wins
+    ],
+)
+def test_a_tty_process_sees_term_and_a_pipe_process_only_what_it_inherits(
+    make_project: MakeProject, up_term: str | None, own_env: str, tty_term: str, pipe_term: str
+) -> None:
+    processes = {"t": f'command = "python term.py"\ntty = true\n{own_env}', "p": 'command = "python term.py"'}
+    root = make_project({"term.py": TERM_OF, "pyproject.toml": pyproject(processes)})
+    env = clean_env(**({"TERM": up_term} if up_term else {}))
+    if up_term is None:
+        env.pop("TERM", None)
+    with UpProcess([], root, env) as up:
+        up.wait_for(rf"t\.1 +\| TERM={re.escape(tty_term)}$")
+        up.wait_for(rf"p\.1 +\| TERM={re.escape(pipe_term)}$")
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143

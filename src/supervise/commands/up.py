@@ -88,13 +88,12 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
     source = PlanSource(build=build, formation=options.parsed_formation())
     try:
         with _nonblocking(sys.stdout.fileno()):
-            ttys = frozenset(spec.name for spec in plan.specs if spec.tty.resolve(tty, terminal))
             return asyncio.run(
                 _up(
                     plan,
                     up,
                     color,
-                    ttys,
+                    (tty, terminal),
                     files,
                     web,
                     source,
@@ -148,7 +147,7 @@ async def _up(
     plan: Plan,
     up: UpOptions,
     color: bool,
-    ttys: frozenset[str],
+    tty: tuple[bool | None, bool],
     files: LogFiles | None,
     web: WebAddress | None,
     source: PlanSource,
@@ -161,7 +160,14 @@ async def _up(
     from supervise.runtime.reload import Reloader
 
     loop = asyncio.get_running_loop()
-    settings = RunSettings(abort_on_exit=up.abort_on_exit, timeout=up.timeout, hold=up.then is not None)
+    override, on_terminal = tty  # --tty/--no-tty, and whether `tty = "auto"` means a pty
+    settings = RunSettings(
+        abort_on_exit=up.abort_on_exit,
+        timeout=up.timeout,
+        hold=up.then is not None,
+        tty=override,
+        on_terminal=on_terminal,
+    )
     supervisor: Supervisor | None = None
 
     def output_closed() -> None:
@@ -188,12 +194,7 @@ async def _up(
         recent=recent,
         files=files,
     )
-    terminals = None
-    if ttys:
-        from supervise.runtime.terminal import Terminals
-
-        terminals = Terminals(printer, sys.stdout.fileno(), ttys)
-    supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic, terminals=terminals)
+    supervisor = Supervisor(plan, settings, printer=printer, clock=time.monotonic)
     changes = Reloader(supervisor, source)
     target = SupervisorTarget(supervisor, recent, changes)
     page = None

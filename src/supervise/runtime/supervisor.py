@@ -27,7 +27,7 @@ from supervise.runtime.output import Printer
 from supervise.runtime.reaper import Reaper
 
 if TYPE_CHECKING:
-    from supervise.runtime.terminal import Terminals
+    from supervise.runtime.terminal import Terminal, Terminals
 
 EXIT_BY_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
@@ -47,6 +47,10 @@ class RunSettings:
     """Stop everything after this many seconds; exit 124."""
     hold: bool = False
     """Keep running when every instance has ended (a --then command decides the end)."""
+    tty: bool | None = None
+    """`up --tty` (True) or `--no-tty` (False) over every process's `tty`; None: each process's own."""
+    on_terminal: bool = False
+    """`up`'s stdout is a terminal: what `tty = "auto"` follows."""
 
 
 class Supervisor:
@@ -59,9 +63,7 @@ class Supervisor:
         *,
         printer: Printer,
         clock: Callable[[], float],
-        terminals: Terminals | None = None,
     ) -> None:
-        """`terminals`: the pseudo-terminals of the tty processes; None: every process has pipes."""
         self.plan = plan
         self.settings = settings
         self.printer = printer
@@ -69,7 +71,8 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self.groups = GroupWatch(loop)
         self.reaper = Reaper()
-        self.terminals = terminals
+        self.terminals: Terminals | None = None
+        """The pseudo-terminals of the tty instances; made for the first one (a reload may add it)."""
         self.instances: dict[str, RunningInstance] = {
             instance.name: self.new_running(instance, plan) for instance in plan.instances
         }
@@ -112,9 +115,8 @@ class Supervisor:
             signal.SIGTERM: self.handle_term,
             signal.SIGHUP: self.handle_hup,
             signal.SIGCHLD: self._on_sigchld,
+            signal.SIGWINCH: self._on_sigwinch,
         }
-        if self.terminals is not None:
-            handlers[signal.SIGWINCH] = self.terminals.window_changed
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
         # A burst of SIGCHLDs (200 children stopping) can fill the loop's wakeup
@@ -197,16 +199,31 @@ class Supervisor:
 
     def new_running(self, instance: Instance, plan: Plan) -> RunningInstance:
         """An instance of `plan` under this supervisor, not started."""
+        env = plan.environment(instance)
         return RunningInstance(
             instance,
-            plan.environment(instance),
+            env,
             self.printer,
             groups=self.groups,
             clock=self.clock,
             on_change=self._on_change,
             on_task_done=self._task_done,
-            terminal=self.terminals.terminal(instance) if self.terminals is not None else None,
+            terminal=self._terminal(instance, env),
         )
+
+    def _terminal(self, instance: Instance, env: dict[str, str]) -> Terminal | None:
+        """The pty side of `instance` when its process has a tty (and TERM in `env`); None: pipes.
+
+        Asked for every new instance, from its own spec: a reload can add a tty process, or turn one on.
+        """
+        if not instance.spec.tty.resolve(self.settings.tty, self.settings.on_terminal):
+            return None
+        from supervise.runtime.terminal import DEFAULT_TERM, Terminals  # only a run with a tty imports it
+
+        env.setdefault("TERM", DEFAULT_TERM)  # up's own TERM, or the process's `env`, when set
+        if self.terminals is None:
+            self.terminals = Terminals(self.printer)
+        return self.terminals.terminal(instance)
 
     def replace_plan(self, plan: Plan, instances: dict[str, RunningInstance]) -> None:
         """A reload's new plan and its instances (in its order), swapped in at once."""
@@ -366,6 +383,11 @@ class Supervisor:
         """Our output cannot be written: stop reading children's pipes, so they wait, not us."""
         for running in self.instances.values():
             running.pause_output(stalled)
+
+    def _on_sigwinch(self) -> None:
+        """`up`'s window changed: the ptys nobody is attached to take its new size."""
+        if self.terminals is not None:
+            self.terminals.window_changed()
 
     def _on_sigchld(self) -> None:
         self.groups.on_sigchld()

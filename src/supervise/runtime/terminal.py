@@ -26,7 +26,7 @@ import os
 import shlex
 import struct
 import termios
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Protocol
 
 from supervise.plan import Instance
@@ -43,6 +43,9 @@ LINE_DISCIPLINE_BUFFER = 4095
 MIN_COLUMNS = 20
 DEFAULT_SIZE = (80, 24)
 """(columns, rows) when `up`'s stdout is not a terminal."""
+DEFAULT_TERM = "xterm-256color"
+"""TERM for a tty process when `up`'s environment has none (CI, a service manager): its colors are
+shown, and an attached terminal is near enough to one."""
 
 Size = tuple[int, int]
 """(columns, rows)."""
@@ -173,6 +176,8 @@ class Terminal:
         self._loop = asyncio.get_running_loop()
         self._prompt: asyncio.TimerHandle | None = None
         self._last_data = 0.0
+        self.closed = False
+        """`up` is done with this instance (`close`)."""
 
     def __repr__(self) -> str:
         return f"<Terminal {self.name} {self.pty!r} viewers={len(self.viewers)}>"
@@ -307,6 +312,7 @@ class Terminal:
 
     def close(self) -> None:
         """`up` is done with this instance: close every pty it still has."""
+        self.closed = True
         self._cancel_prompt()
         self.ended(f"{self.name} is gone")
         for pty in self._open:
@@ -347,18 +353,14 @@ def _read_some(fd: int) -> tuple[bytes, bool]:
 class Terminals:
     """The Terminal of every tty instance, sized from `up`'s own window (resized on SIGWINCH)."""
 
-    def __init__(self, printer: Printer, fd: int, processes: Collection[str]) -> None:
-        """`fd`: `up`'s output; `processes`: the process types that get a pty."""
+    def __init__(self, printer: Printer) -> None:
         self.printer = printer
-        self.fd = fd
-        self.processes = frozenset(processes)
         self.terminals: list[Terminal] = []
         self._base: Size | None = None
 
-    def terminal(self, instance: Instance) -> Terminal | None:
-        """A new Terminal for `instance`, or None when its process has pipes."""
-        if instance.process not in self.processes:
-            return None
+    def terminal(self, instance: Instance) -> Terminal:
+        """A new Terminal for `instance`, whose process has a tty."""
+        self.terminals = [t for t in self.terminals if not t.closed]  # gone with a reload's old instances
         terminal = Terminal(instance.name, self.printer, self.base_size)
         self.terminals.append(terminal)
         return terminal
@@ -366,7 +368,7 @@ class Terminals:
     def base_size(self) -> Size:
         """`up`'s window minus the prefix `HH:MM:SS name | `, so lines fit as the child wraps them."""
         if self._base is None:
-            columns, rows = window_size(self.fd) or DEFAULT_SIZE
+            columns, rows = window_size(self.printer.fd) or DEFAULT_SIZE
             self._base = (max(MIN_COLUMNS, columns - self.printer.width), rows)
         return self._base
 

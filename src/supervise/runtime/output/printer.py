@@ -106,6 +106,11 @@ class Printer:
         """What a full fd did not take yet; written when it drains, before anything newer."""
 
     @property
+    def fd(self) -> int:
+        """Where the view goes: `up`'s stdout."""
+        return self._fd
+
+    @property
     def width(self) -> int:
         """Columns the prefix `HH:MM:SS name | ` takes (less without the time, 0 without a prefix)."""
         return self._text.columns
