@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
+from supervise.config.model import ProcessSpec
+from supervise.plan import Instance
 from supervise.runtime.control import attach
 from supervise.runtime.output import Printer
-from supervise.runtime.terminal import RECENT_BYTES, Terminal
+from supervise.runtime.terminal import RECENT_BYTES, Terminal, Terminals
 
 
 def test_frames_arrive_whole_however_the_stream_is_cut() -> None:
@@ -61,3 +64,22 @@ def test_the_recent_screen_is_the_last_rows_lines_prompt_included() -> None:
     assert three == b"line 98\r\nline 99\r\n(Pdb) "
     assert long_line == b"x" * RECENT_BYTES
     assert kept <= 2 * RECENT_BYTES
+
+
+def test_the_terminal_of_an_instance_a_reload_removed_is_let_go() -> None:
+    def instance(name: str) -> Instance:
+        return Instance(f"{name}.1", ProcessSpec(name=name, command="x"), 1, None, {}, Path("/"))
+
+    async def kept() -> list[str]:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        try:
+            terminals = Terminals(Printer(fd, ["a.1", "b.1"], color=False))
+            old = terminals.terminal(instance("a"))
+            old._remember(b"x" * RECENT_BYTES)  # what it would hold on to
+            old.close()
+            terminals.terminal(instance("b"))
+            return [terminal.name for terminal in terminals.terminals]
+        finally:
+            os.close(fd)
+
+    assert asyncio.run(kept()) == ["b.1"]
