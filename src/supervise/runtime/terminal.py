@@ -37,7 +37,7 @@ PROMPT_WAIT = 0.5
 RECENT_BYTES = 64 * 1024
 """Raw output kept per instance, for the screenful `attach` shows first."""
 READ_MAX = 1 << 16
-"""Bytes read from a pty per wakeup, at most."""
+"""Bytes asked of one read of a pty, and the most a batch of full reads holds before it is passed on."""
 LINE_DISCIPLINE_BUFFER = 4095
 """The most one read of a pty master returns on Linux (N_TTY_BUF_SIZE - 1): a read this long was full."""
 MIN_COLUMNS = 20
@@ -90,6 +90,11 @@ class Pty:
             raise
         self._unwritten = bytearray()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.held: list[bytes] = []
+        """Output read but not passed on yet: a batch of full reads (`Terminal._readable`)."""
+        self.held_size = 0
+        self.more = False
+        """A full read came since the batch was last looked at: more is on its way."""
 
     def __repr__(self) -> str:
         return f"<Pty {self.path} master={self.master}>"
@@ -176,6 +181,8 @@ class Terminal:
         self._loop = asyncio.get_running_loop()
         self._prompt: asyncio.TimerHandle | None = None
         self._last_data = 0.0
+        self._batch: asyncio.TimerHandle | None = None
+        """Armed while a pty holds a batch of full reads (`_readable`)."""
         self.closed = False
         """`up` is done with this instance (`close`)."""
 
@@ -217,16 +224,60 @@ class Terminal:
                 self._loop.add_reader(pty.master, self._readable, pty, protocol)
 
     def _readable(self, pty: Pty, protocol: asyncio.SubprocessProtocol) -> None:
-        data, eof = _read_some(pty.master)
+        """One read of `pty`; what it got is passed on, or held for a bigger batch.
+
+        A read returns at most what the line discipline holds (4 KiB on Linux).
+        A full one means more is waiting, but reading again at once would wait
+        for the kernel to refill that buffer (a kworker's turn, then ours, with
+        the loop idle meanwhile). So a full read is held (up to READ_MAX), the
+        other ptys take their turn, and this one is read again on the loop's
+        next pass. The batch is passed on when a read comes back short, or a
+        pass brings nothing more (`_batch_due`): the Printer works once per
+        batch, not once per 4 KiB, and nothing waits longer than one pass.
+        """
+        try:
+            data = os.read(pty.master, READ_MAX)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # EIO: every slave fd is closed, which is how a pty says EOF on Linux
         if data:
-            self._received(protocol, data)
-        if eof:
+            pty.held.append(data)
+            pty.held_size += len(data)
+            if len(data) >= LINE_DISCIPLINE_BUFFER and pty.held_size < READ_MAX:
+                pty.more = True
+                if self._batch is None:
+                    self._batch = self._loop.call_later(0, self._batch_due)  # after this pass's reads
+                return
+        self._pass_on(pty, protocol)
+        if not data:
             self._loop.remove_reader(pty.master)
             self._open.discard(pty)
             self._readers.pop(pty, None)
             pty.close()
             self._cancel_prompt()
             protocol.pipe_connection_lost(1, None)
+
+    def _batch_due(self) -> None:
+        """A loop pass after a full read: a batch that got nothing more in it is passed on."""
+        self._batch = None
+        for pty, protocol in list(self._readers.items()):
+            if pty.more:
+                pty.more = False
+                if self._batch is None:
+                    self._batch = self._loop.call_later(0, self._batch_due)
+            elif pty.held:
+                self._pass_on(pty, protocol)
+
+    def _pass_on(self, pty: Pty, protocol: asyncio.SubprocessProtocol) -> None:
+        """What `pty` holds, to the Printer, the attached terminals and the attach screenful."""
+        if pty.held:
+            held = pty.held
+            data = held[0] if len(held) == 1 else b"".join(held)
+            held.clear()
+            pty.held_size = 0
+            pty.more = False
+            self._received(protocol, data)
 
     def _received(self, protocol: asyncio.SubprocessProtocol, data: bytes) -> None:
         self._remember(data)
@@ -313,6 +364,11 @@ class Terminal:
     def close(self) -> None:
         """`up` is done with this instance: close every pty it still has."""
         self.closed = True
+        for pty, protocol in list(self._readers.items()):
+            self._pass_on(pty, protocol)  # read already: shown, not dropped
+        if self._batch is not None:
+            self._batch.cancel()
+            self._batch = None
         self._cancel_prompt()
         self.ended(f"{self.name} is gone")
         for pty in self._open:
@@ -322,32 +378,6 @@ class Terminal:
         self._open.clear()
         self._readers.clear()
         self.pty = None
-
-
-def _read_some(fd: int) -> tuple[bytes, bool]:
-    """What a pty master has now (up to READ_MAX), and whether it is at its end.
-
-    One read returns at most what the line discipline holds (4 KiB). A full one
-    means more is waiting, so reading goes on, and the Printer does its work
-    per chunk once for what would be many; a short one means the pty is
-    drained (one more read would only wait for the kernel to refill it).
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while size < READ_MAX:
-        try:
-            data = os.read(fd, READ_MAX)
-        except BlockingIOError:
-            break
-        except OSError:
-            data = b""  # EIO: every slave fd is closed, which is how a pty says EOF on Linux
-        if not data:
-            return b"".join(chunks), True
-        chunks.append(data)
-        size += len(data)
-        if len(data) < LINE_DISCIPLINE_BUFFER:
-            break
-    return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), False
 
 
 class Terminals:
