@@ -322,3 +322,18 @@ def test_orphan_zombies_are_reaped_while_up_runs(make_project: MakeProject) -> N
         assert not os.path.exists(f"/proc/{orphan}"), "the orphan's zombie was not collected"
         up.signal(signal.SIGINT)
         assert up.finish() == 130
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pipe sizes are set on Linux only")
+def test_up_widens_its_stdout_pipe_so_a_burst_of_output_goes_out_in_one_write(
+    make_project: MakeProject,
+) -> None:
+    import fcntl
+
+    root = project(make_project, "web: echo hi; exec sleep 300\n")
+    with UpProcess([], root) as up:
+        up.wait_for(r"web\.1 +\| hi$")
+        assert up.proc.stdout is not None
+        assert fcntl.fcntl(up.proc.stdout.fileno(), fcntl.F_GETPIPE_SZ) == 1 << 20
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143

@@ -86,6 +86,7 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
     web = _web_address(plan, up.web)  # without aiohttp, `up --web` stops here: nothing started
     files = _log_files(plan, up.log_dir)  # an unusable folder stops `up` here, before anything runs
     source = PlanSource(build=build, formation=options.parsed_formation())
+    _widen_pipe(sys.stdout.fileno())
     try:
         with _nonblocking(sys.stdout.fileno()):
             return asyncio.run(
@@ -252,6 +253,28 @@ def _stdout_open() -> bool:
     except (OSError, ValueError):
         return False
     return True
+
+
+PIPE_BYTES = 1 << 20
+"""What `up`'s stdout pipe is widened to: the most Linux allows an unprivileged process by default."""
+
+
+def _widen_pipe(fd: int) -> None:
+    """When our stdout is a pipe (CI, `| tee`), let it hold PIPE_BYTES, as far as the system allows.
+
+    A loop wakeup's output (4 ptys read at full speed: 200 KiB and more) then
+    goes out in one write, and supervise and its reader take turns per MiB,
+    not per 64 KiB: measured here, 800,000 lines through ptys took about a
+    fifth less time and CPU. A pipe already that big, or not ours to widen,
+    stays as it is.
+    """
+    if sys.platform != "linux":
+        return
+    import fcntl
+
+    with contextlib.suppress(OSError):  # not a pipe (a terminal, a file), or over the user's limit
+        if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < PIPE_BYTES:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 @contextlib.contextmanager
