@@ -257,3 +257,15 @@ def test_a_tty_process_sees_term_and_a_pipe_process_only_what_it_inherits(
         up.wait_for(rf"p\.1 +\| TERM={re.escape(pipe_term)}$")
         up.signal(signal.SIGTERM)
         assert up.finish() == 143
+
+
+def test_output_that_ends_right_at_a_full_pty_read_is_still_shown(make_project: MakeProject) -> None:
+    """4,093 bytes and a newline are 4,095 on the pty (CR LF): one full read, and nothing after it."""
+    full = "import signal, sys\nsys.stdout.write('x' * 4093 + '\\n')\nsys.stdout.flush()\nsignal.pause()\n"
+    root = make_project(
+        {"full.py": full, "pyproject.toml": pyproject({"full": 'command = "python full.py"'})}
+    )
+    with UpProcess(["--tty"], root) as up:
+        up.wait_for(r"full\.1 +\| x{4093}$")
+        up.signal(signal.SIGTERM)
+        assert up.finish() == 143

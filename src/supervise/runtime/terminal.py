@@ -40,6 +40,8 @@ READ_MAX = 1 << 16
 """Bytes asked of one read of a pty, and the most a batch of full reads holds before it is passed on."""
 LINE_DISCIPLINE_BUFFER = 4095
 """The most one read of a pty master returns on Linux (N_TTY_BUF_SIZE - 1): a read this long was full."""
+HOLD_WAIT = 0.01
+"""Seconds a batch of full reads waits, at most, for the short read that ends it."""
 MIN_COLUMNS = 20
 DEFAULT_SIZE = (80, 24)
 """(columns, rows) when `up`'s stdout is not a terminal."""
@@ -93,8 +95,6 @@ class Pty:
         self.held: list[bytes] = []
         """Output read but not passed on yet: a batch of full reads (`Terminal._readable`)."""
         self.held_size = 0
-        self.more = False
-        """A full read came since the batch was last looked at: more is on its way."""
 
     def __repr__(self) -> str:
         return f"<Pty {self.path} master={self.master}>"
@@ -182,7 +182,7 @@ class Terminal:
         self._prompt: asyncio.TimerHandle | None = None
         self._last_data = 0.0
         self._batch: asyncio.TimerHandle | None = None
-        """Armed while a pty holds a batch of full reads (`_readable`)."""
+        """Armed when a batch of full reads begins (`_readable`)."""
         self.closed = False
         """`up` is done with this instance (`close`)."""
 
@@ -229,11 +229,11 @@ class Terminal:
         A read returns at most what the line discipline holds (4 KiB on Linux).
         A full one means more is waiting, but reading again at once would wait
         for the kernel to refill that buffer (a kworker's turn, then ours, with
-        the loop idle meanwhile). So a full read is held (up to READ_MAX), the
-        other ptys take their turn, and this one is read again on the loop's
-        next pass. The batch is passed on when a read comes back short, or a
-        pass brings nothing more (`_batch_due`): the Printer works once per
-        batch, not once per 4 KiB, and nothing waits longer than one pass.
+        the loop idle meanwhile). So a full read is held, the other ptys take
+        their turn, and this one is read again on the loop's next pass. The
+        batch is passed on when a read comes back short, when it reaches
+        READ_MAX, or HOLD_WAIT after it began (a child that stopped right at a
+        full read): the Printer works once per batch, not once per 4 KiB.
         """
         try:
             data = os.read(pty.master, READ_MAX)
@@ -245,9 +245,8 @@ class Terminal:
             pty.held.append(data)
             pty.held_size += len(data)
             if len(data) >= LINE_DISCIPLINE_BUFFER and pty.held_size < READ_MAX:
-                pty.more = True
                 if self._batch is None:
-                    self._batch = self._loop.call_later(0, self._batch_due)  # after this pass's reads
+                    self._batch = self._loop.call_later(HOLD_WAIT, self._batch_due)
                 return
         self._pass_on(pty, protocol)
         if not data:
@@ -259,15 +258,10 @@ class Terminal:
             protocol.pipe_connection_lost(1, None)
 
     def _batch_due(self) -> None:
-        """A loop pass after a full read: a batch that got nothing more in it is passed on."""
+        """HOLD_WAIT after a batch began: what the ptys hold is passed on, however much."""
         self._batch = None
         for pty, protocol in list(self._readers.items()):
-            if pty.more:
-                pty.more = False
-                if self._batch is None:
-                    self._batch = self._loop.call_later(0, self._batch_due)
-            elif pty.held:
-                self._pass_on(pty, protocol)
+            self._pass_on(pty, protocol)
 
     def _pass_on(self, pty: Pty, protocol: asyncio.SubprocessProtocol) -> None:
         """What `pty` holds, to the Printer, the attached terminals and the attach screenful."""
@@ -276,7 +270,6 @@ class Terminal:
             data = held[0] if len(held) == 1 else b"".join(held)
             held.clear()
             pty.held_size = 0
-            pty.more = False
             self._received(protocol, data)
 
     def _received(self, protocol: asyncio.SubprocessProtocol, data: bytes) -> None:
