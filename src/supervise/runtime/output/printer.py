@@ -265,7 +265,7 @@ class Printer:
             # Three parts, not one concatenated string: a 16 MiB line is then copied once less.
             parts = (first, safe.replace(b"\n", separator), line_end)
         self._queue += parts
-        self._queued += sum(len(part) for part in parts)
+        self._queued += sum(map(len, parts))
         self._schedule()
 
     def _schedule(self) -> None:
