@@ -42,7 +42,8 @@ from supervise.runtime.output import Printer
 
 if TYPE_CHECKING:
     from supervise.runtime.probes import LogMatcher
-    from supervise.runtime.terminal import Pty, Terminal
+    from supervise.runtime.pseudoterminal import Pty
+    from supervise.runtime.terminal import Terminal
 
 # After the leader exits, how long to wait for its pipe to reach EOF so its
 # last lines print before the "exited" line (a grandchild may hold the pipe).

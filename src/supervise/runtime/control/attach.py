@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import asyncio
 
-    from supervise.runtime.terminal import Size, Terminal
+    from supervise.runtime.pseudoterminal import Size
+    from supervise.runtime.terminal import Terminal
 
 HEADER = struct.Struct("!cI")
 SIZE_PAYLOAD = struct.Struct("!HH")
