@@ -94,10 +94,11 @@ def run_up(options: CommonOptions, names: Sequence[str], up: UpOptions, tty: boo
                     plan,
                     up,
                     color,
-                    (tty, terminal),
                     files,
                     web,
                     source,
+                    tty=tty,
+                    on_terminal=terminal,
                     prefix=not options.no_prefix,
                     timestamp=not options.no_timestamp,
                 )
@@ -148,25 +149,26 @@ async def _up(
     plan: Plan,
     up: UpOptions,
     color: bool,
-    tty: tuple[bool | None, bool],
     files: LogFiles | None,
     web: WebAddress | None,
     source: PlanSource,
     *,
     prefix: bool,
     timestamp: bool,
+    tty: bool | None,
+    on_terminal: bool,
 ) -> int:
+    """`tty`: --tty/--no-tty; `on_terminal`: our stdout is a terminal (what `tty = "auto"` follows)."""
     from supervise.runtime.control.server import ControlServer
     from supervise.runtime.control.target import SupervisorTarget
     from supervise.runtime.reload import Reloader
 
     loop = asyncio.get_running_loop()
-    override, on_terminal = tty  # --tty/--no-tty, and whether `tty = "auto"` means a pty
     settings = RunSettings(
         abort_on_exit=up.abort_on_exit,
         timeout=up.timeout,
         hold=up.then is not None,
-        tty=override,
+        tty=tty,
         on_terminal=on_terminal,
     )
     supervisor: Supervisor | None = None
