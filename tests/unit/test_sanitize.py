@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from supervise.runtime.sanitize import sanitize
+from supervise.runtime.output.sanitize import sanitize
 
 RED, RESET = b"\x1b[31m", b"\x1b[0m"
 FAKE = b"12:00:00 system | web.1 exited with code 0"

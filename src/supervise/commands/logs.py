@@ -20,7 +20,7 @@ from supervise.commands.options import CommonOptions, project_root
 from supervise.errors import UsageError
 from supervise.runtime.control.client import STATUS_TIMEOUT, stream
 from supervise.runtime.output.format import JsonFormat, LineFormat, use_color
-from supervise.runtime.sanitize import sanitize
+from supervise.runtime.output.sanitize import sanitize
 
 Record = tuple[float, str, list[str]]
 """A chunk as lines: (time, name, lines)."""

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from supervise.runtime.output.format import SYSTEM, JsonFormat, LineFormat
-from supervise.runtime.sanitize import sanitize
+from supervise.runtime.output.sanitize import sanitize
 
 if TYPE_CHECKING:
     import asyncio
