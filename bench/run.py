@@ -84,7 +84,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--project-env",
         action="store_true",
-        help="run the supervise on PATH instead of bench/.venv-supervise's editable install",
+        help="run the supervise on PATH instead of bench/.venv-supervise's install",
     )
     parser.add_argument(
         "--quick", action="store_true", help="small sizes for a smoke run (figures not comparable to targets)"
