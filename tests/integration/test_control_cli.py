@@ -29,7 +29,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from supervise.errors import UsageError
-from supervise.runtime.control.server import ControlServer, InstanceStatus
+from supervise.runtime.control.protocol import InstanceStatus
+from supervise.runtime.control.server import ControlServer
 
 
 class Target:

@@ -27,8 +27,9 @@ from supervise.errors import (
     UsageError,
 )
 from supervise.runtime.control.client import request
+from supervise.runtime.control.protocol import InstanceStatus
 from supervise.runtime.control.rundir import SOCKET_PATH_MAX, socket_path
-from supervise.runtime.control.server import ControlServer, InstanceStatus
+from supervise.runtime.control.server import ControlServer
 
 
 class FakeTarget:
@@ -491,3 +492,17 @@ def test_action_report_flags_an_instance_that_did_not_start() -> None:
     lines, code = render_action("start", [web, replace(worker, state="FATAL")])
     assert lines == ["web.1: started (RUNNING, pid 101)", "worker.1: start failed (FATAL)"]
     assert code == 1
+
+
+def test_the_client_imports_neither_the_server_nor_asyncio() -> None:
+    """`supervise status` is a short CLI process: it speaks the protocol, nothing more."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import supervise.runtime.control.client\n"
+        "print(sorted(m for m in ('asyncio', 'supervise.runtime.control.server') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

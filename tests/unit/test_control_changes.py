@@ -10,7 +10,7 @@ import pytest
 
 from supervise.config.model import signal_number
 from supervise.errors import ControlError
-from supervise.runtime.control.server import InstanceStatus
+from supervise.runtime.control.protocol import InstanceStatus
 from supervise.runtime.reload import merge_formation
 from tests.unit.test_control import FakeTarget, ask, environ, root, serve
 

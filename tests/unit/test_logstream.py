@@ -17,7 +17,8 @@ import pytest
 from supervise.errors import ControlError, UsageError
 from supervise.runtime.control import logstream
 from supervise.runtime.control.client import request, stream
-from supervise.runtime.control.server import ControlServer, InstanceStatus
+from supervise.runtime.control.protocol import InstanceStatus
+from supervise.runtime.control.server import ControlServer
 from supervise.runtime.output.ring import RecentOutput
 
 

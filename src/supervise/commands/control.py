@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from supervise.commands.options import CommonOptions, project_root
 from supervise.errors import SuperviseError, UsageError
 from supervise.runtime.control.client import ACTION_TIMEOUT, STATUS_TIMEOUT, request
-from supervise.runtime.control.server import InstanceStatus
+from supervise.runtime.control.protocol import InstanceStatus
 
 
 def run_status(options: CommonOptions, as_json: bool, names: Sequence[str] = ()) -> int:

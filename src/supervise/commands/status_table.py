@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 
-from supervise.runtime.control.server import InstanceStatus
+from supervise.runtime.control.protocol import InstanceStatus
 
 COLUMNS = ("INSTANCE", "STATE", "PID", "UPTIME", "RESTARTS", "EXIT", "CPU", "MEM", "PORT", "READY")
 

@@ -29,7 +29,7 @@ from aiohttp import web
 from supervise.config.model import WebAddress
 from supervise.errors import SuperviseError, UsageError
 from supervise.runtime.control.logstream import Follower, LogSource, open_logs, records
-from supervise.runtime.control.server import ACTIONS, InstanceStatus
+from supervise.runtime.control.protocol import ACTIONS, InstanceStatus
 from supervise.runtime.output.format import SYSTEM, LineFormat
 from supervise.runtime.webpage import MAX_LINES, encode_event, render_page
 

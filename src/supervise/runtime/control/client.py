@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from supervise.errors import ControlError, NotRunningError
+from supervise.runtime.control.protocol import PROTOCOL
 from supervise.runtime.control.rundir import socket_path
-from supervise.runtime.control.server import PROTOCOL
 
 STATUS_TIMEOUT = 10.0
 ACTION_TIMEOUT = 60.0

@@ -2,23 +2,8 @@
 
 One unix socket per project root, in a private (0700) folder that other
 local users cannot take or plant files in (rundir.py), named by a hash of
-the root so the path fits AF_UNIX however deep the project is. The protocol is one JSON line each
-way, versioned (`"v": 1`):
-
-    {"v": 1, "op": "status", "names": []}          -> {"v": 1, "ok": true, "instances": [...]}
-    {"v": 1, "op": "restart", "names": ["web"]}    -> {"v": 1, "ok": true, "instances": [...]}
-    {"v": 1, "op": "hello"}                        -> {"v": 1, "ok": true, "pid": 123, "root": "/p"}
-    {"v": 1, "op": "attach", "names": ["web.1"], "size": [80, 24]}
-                                                   -> {"v": 1, "ok": true, "instance": "web.1"}, then frames
-    {"v": 1, "op": "web"}                          -> {"v": 1, "ok": true, "url": "http://...?token=..."}
-    {"v": 1, "op": "signal", "signal": "HUP", "names": ["web"]}
-        -> {"v": 1, "ok": true, "signalled": [{"name": "web.1", "pids": [123]}]}
-    {"v": 1, "op": "reload"}                       -> {"v": 1, "ok": true, "summary": "..."}
-    {"v": 1, "op": "scale", "formation": {"web": 3}} -> {"v": 1, "ok": true, "summary": "..."}
-    anything refused                               -> {"v": 1, "ok": false, "error": "...", "exit": 2}
-
-An attach answer turns the connection into the instance's terminal stream
-(`attach.py`).
+the root so the path fits AF_UNIX however deep the project is. What it speaks is in
+protocol.py.
 
 Who owns the socket is decided by an flock on `<hash>.lock` next to it,
 which the kernel drops when `up` dies however it dies: a second `up` that
@@ -37,14 +22,23 @@ import dataclasses
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from supervise.errors import (
     SuperviseError,
     UsageError,
+)
+from supervise.runtime.control import protocol
+from supervise.runtime.control.protocol import (
+    ACTIONS,
+    CHANGES,
+    PROTOCOL,
+    ControlTarget,
+    PageAddress,
+    Stream,
+    Streaming,
 )
 from supervise.runtime.control.rundir import make_private, socket_path, take_lock
 
@@ -52,115 +46,11 @@ if TYPE_CHECKING:  # asyncio costs the client commands ~30 ms they do not need
     import asyncio
 
     from supervise.runtime.control.logstream import Follower
-    from supervise.runtime.output.ring import RecentOutput
-    from supervise.runtime.terminal import Terminal
 
-PROTOCOL = 1
-ACTIONS = ("restart", "stop", "start")
-CHANGES = ("signal", "reload", "scale")
 REQUEST_TIMEOUT = 10.0
 """How long the server waits for a connected client's request line."""
 FOLLOWER_GRACE = 1.0
 """Seconds `up` gives `supervise logs -f` streams to send their last lines when it stops."""
-
-
-@dataclass(frozen=True)
-class InstanceStatus:
-    """One instance as `supervise status` shows it."""
-
-    name: str
-    process: str
-    state: str
-    """supervisord's state names: STOPPED STARTING RUNNING BACKOFF STOPPING EXITED FATAL; and WAITING."""
-    pid: int | None
-    uptime: float | None
-    """Seconds since the current process started; None when not running."""
-    restarts: int
-    port: int | None
-    ready: bool | None
-    """None when the instance has no readiness probe."""
-    waiting_for: str | None = None
-    """WAITING: the dependency it waits for and why it is not ready (`redis.1: tcp ...: refused`)."""
-    last_exit: int | None = None
-    """The last exit code; -N for a process killed by signal N; None before any exit."""
-    cpu: float | None = None
-    """CPU % of the instance's process tree (100 = one core); None when nothing runs."""
-    memory: int | None = None
-    """Resident memory of the instance's process tree, bytes; None when nothing runs."""
-
-    @classmethod
-    def from_json(cls, item: Mapping[str, Any]) -> InstanceStatus:
-        """Read one entry of a status answer; unknown keys (a newer `up`) are ignored."""
-        values: dict[str, Any] = {field.name: item.get(field.name) for field in dataclasses.fields(cls)}
-        return cls(**values)
-
-
-class ControlTarget(Protocol):
-    """What the server drives: the supervisor of a running `up`."""
-
-    def statuses(self) -> list[InstanceStatus]: ...
-
-    async def measure(self) -> None:
-        """Get the CPU and memory figures of the next `statuses` ready (may wait a moment)."""
-        ...
-
-    def resolve(self, names: Sequence[str]) -> list[str]:
-        """Instance names for instance, process and group names; UsageError for an unknown one."""
-        ...
-
-    async def restart(self, instances: Sequence[str]) -> None: ...
-
-    async def stop(self, instances: Sequence[str]) -> None: ...
-
-    async def start(self, instances: Sequence[str]) -> None: ...
-
-    async def signal(self, instances: Sequence[str], signum: int) -> list[tuple[str, list[int]]]:
-        """Send `signum` to each instance's program or group: (name, the pids it went to)."""
-        ...
-
-    async def reload(self) -> str:
-        """Apply the configuration as it is now; the summary line. ConfigError: nothing changed."""
-        ...
-
-    async def scale(self, formation: Mapping[str, int]) -> str:
-        """Change the formation (`{"web": 3}`) of the running plan; the summary line."""
-        ...
-
-    def terminal(self, name: str) -> Terminal:
-        """The terminal of one running tty instance; ControlError (exit 1) when it has none."""
-        ...
-
-    def instance_names(self) -> list[str]:
-        """Every instance, in plan order: `supervise logs` pads by them as `up` does."""
-        ...
-
-    def process_types(self) -> list[str]:
-        """Every process type of the project, in order: `supervise logs` colors by them as `up` does."""
-        ...
-
-    def recent_output(self) -> RecentOutput:
-        """What `supervise logs` reads and follows."""
-        ...
-
-
-Stream = Callable[["asyncio.StreamReader", "asyncio.StreamWriter"], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Streaming:
-    """An answer after which the connection carries a stream (attach, logs -f)."""
-
-    answer: dict[str, Any]
-    stream: Stream
-
-
-class PageAddress(Protocol):
-    """The page of `up --web`, for `supervise web`."""
-
-    @property
-    def url(self) -> str | None:
-        """Its URL with the token; None until it serves."""
-        ...
 
 
 class ControlServer:
@@ -250,12 +140,12 @@ class ControlServer:
             try:
                 line = await asyncio.wait_for(reader.readline(), REQUEST_TIMEOUT)
             except ValueError:  # longer than the stream limit
-                answer = _error("bad request: line too long", 2)
+                answer = protocol.error("bad request: line too long", 2)
             else:
                 if not line.strip():
                     return
                 answer, stream = await self._respond(line)
-            writer.write(_encode(answer))
+            writer.write(protocol.encode(answer))
             await writer.drain()
             if stream is not None:
                 await stream(reader, writer)
@@ -267,7 +157,7 @@ class ControlServer:
             # A stream has said goodbye in its own format.
             if stream is None:
                 with contextlib.suppress(Exception):
-                    writer.write(_encode(_error("supervise up is shutting down", 1)))
+                    writer.write(protocol.encode(protocol.error("supervise up is shutting down", 1)))
         finally:
             self._clients.discard(task)
             writer.close()
@@ -283,12 +173,12 @@ class ControlServer:
         try:
             request = json.loads(line)
         except (ValueError, RecursionError):  # RecursionError: `[[[[...` nested thousands deep
-            return _error("bad request: not JSON, or nested too deeply", 2), None
+            return protocol.error("bad request: not JSON, or nested too deeply", 2), None
         if not isinstance(request, dict):
-            return _error("bad request: expected a JSON object", 2), None
+            return protocol.error("bad request: expected a JSON object", 2), None
         version = request.get("v")
         if version != PROTOCOL:
-            return _error(
+            return protocol.error(
                 f"this supervise up speaks control protocol v{PROTOCOL}, the request used v{version}; "
                 "run the same supervise version for up and for its clients",
                 2,
@@ -296,16 +186,16 @@ class ControlServer:
         op = request.get("op")
         names = request.get("names", [])
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            return _error("bad request: names must be a list of strings", 2), None
+            return protocol.error("bad request: names must be a list of strings", 2), None
         try:
             answer = await self._dispatch(op, names, request)
         except SuperviseError as error:
-            return _error(str(error), error.exit_code), None
+            return protocol.error(str(error), error.exit_code), None
         except Exception as error:  # a bug in up: tell the client, keep serving
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-            return _error(f"supervise up failed to {op}: {error!r}", 1), None
+            return protocol.error(f"supervise up failed to {op}: {error!r}", 1), None
         if isinstance(answer, Streaming):
             return answer.answer, answer.stream
         return answer, None
@@ -322,24 +212,24 @@ class ControlServer:
         if op == "web":
             url = self.page.url if self.page is not None else None
             if url is None:
-                return _error("this supervise up has no page; start it with --web [HOST:]PORT", 1)
-            return _ok(url=url)
+                return protocol.error("this supervise up has no page; start it with --web [HOST:]PORT", 1)
+            return protocol.ok(url=url)
         if op == "hello":
             from supervise.runtime.guardian import up_pid
 
-            return _ok(pid=up_pid(), root=str(self.root))
+            return protocol.ok(pid=up_pid(), root=str(self.root))
         if op == "status":
             wanted = self.target.resolve(names) if names else None
             await self.target.measure()
-            return _ok(instances=self._statuses(wanted))
+            return protocol.ok(instances=self._statuses(wanted))
         if op in ACTIONS:
             if not names:
-                return _error(f"{op}: name at least one instance (web.1), process (web) or group", 2)
+                return protocol.error(f"{op}: name at least one instance (web.1), process (web) or group", 2)
             instances = self.target.resolve(names)
             action = {"restart": self.target.restart, "stop": self.target.stop, "start": self.target.start}
             await action[str(op)](instances)
-            return _ok(instances=self._statuses(instances))
-        return _error(f"bad request: unknown op {op!r}", 2)
+            return protocol.ok(instances=self._statuses(instances))
+        return protocol.error(f"bad request: unknown op {op!r}", 2)
 
     def _attach(self, names: list[str], size: object) -> Streaming:
         import functools
@@ -352,7 +242,8 @@ class ControlServer:
         if parsed is None:
             raise UsageError("bad request: size must be [columns, rows]")
         terminal = self.target.terminal(names[0])
-        return Streaming(_ok(instance=terminal.name), functools.partial(attach.serve, terminal, parsed))
+        answer = protocol.ok(instance=terminal.name)
+        return Streaming(answer, functools.partial(attach.serve, terminal, parsed))
 
     def _logs(self, names: list[str], request: Mapping[str, Any]) -> dict[str, Any] | Streaming:
         import functools
@@ -361,15 +252,15 @@ class ControlServer:
 
         fields, follower = open_logs(self.target, names, request)
         if follower is None:
-            return _ok(**fields)
-        return Streaming(_ok(**fields), functools.partial(self._follow, follower))
+            return protocol.ok(**fields)
+        return Streaming(protocol.ok(**fields), functools.partial(self._follow, follower))
 
     async def _follow(
         self, follower: Follower, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._followers.add(follower)
         try:
-            await follower.run(reader, writer, lambda fields: _encode(_ok(**fields)))
+            await follower.run(reader, writer, lambda fields: protocol.encode(protocol.ok(**fields)))
         finally:
             self._followers.discard(follower)
 
@@ -381,23 +272,23 @@ class ControlServer:
             value = request.get("signal")
             signum = signal_number(str(value)) if isinstance(value, (str, int)) else None
             if signum is None:
-                return _error(
+                return protocol.error(
                     f"signal: unknown signal {value!r} (use a name such as HUP or USR1, or a number)", 2
                 )
             if not names:
-                return _error("signal: name at least one instance (web.1), process (web) or group", 2)
+                return protocol.error("signal: name at least one instance (web.1), process (web) or group", 2)
             sent = await self.target.signal(self.target.resolve(names), signum)
-            return _ok(signalled=[{"name": name, "pids": pids} for name, pids in sent])
+            return protocol.ok(signalled=[{"name": name, "pids": pids} for name, pids in sent])
         if op == "reload":
-            return _ok(summary=await self.target.reload())
+            return protocol.ok(summary=await self.target.reload())
         formation = request.get("formation")
         valid = isinstance(formation, dict) and all(
             isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
             for k, v in formation.items()
         )
         if not valid or not formation:
-            return _error("bad request: scale needs a formation of NAME: COUNT (COUNT >= 0)", 2)
-        return _ok(summary=await self.target.scale(formation))
+            return protocol.error("bad request: scale needs a formation of NAME: COUNT (COUNT >= 0)", 2)
+        return protocol.ok(summary=await self.target.scale(formation))
 
     def _statuses(self, instances: Sequence[str] | None) -> list[dict[str, Any]]:
         wanted = None if instances is None else set(instances)
@@ -406,17 +297,3 @@ class ControlServer:
             for status in self.target.statuses()
             if wanted is None or status.name in wanted
         ]
-
-
-def _ok(**fields: Any) -> dict[str, Any]:
-    return {"v": PROTOCOL, "ok": True, **fields}
-
-
-def _error(message: str, exit_code: int) -> dict[str, Any]:
-    return {"v": PROTOCOL, "ok": False, "error": message, "exit": exit_code}
-
-
-def _encode(answer: Mapping[str, Any]) -> bytes:
-    import json
-
-    return json.dumps(answer).encode() + b"\n"

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from supervise.config.shell import is_simple_command
 from supervise.errors import ControlError, UsageError
-from supervise.runtime.control.server import InstanceStatus
+from supervise.runtime.control.protocol import InstanceStatus
 from supervise.runtime.lifecycle import Command, Restart, State
 
 if TYPE_CHECKING:
