@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from supervise.runtime import proctree
 from supervise.runtime.usage import (
     MIN_WINDOW,
     ProcUsage,
@@ -136,6 +137,29 @@ def test_a_busy_child_shows_cpu_and_its_memory() -> None:
         assert usage.memory > 64 * MiB
         assert usage.cpu > 20.0  # a whole core when it has one to itself
         assert os.getpid() not in tree(usage_table(), proc.pid)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
+def test_our_subtree_holds_a_grandchild_and_nothing_that_is_not_ours() -> None:
+    """What `status` reads as a subreaper: us and every descendant, not the machine's other processes."""
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", "sleep 30 & echo $!; wait"], start_new_session=True, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None
+        grandchild = int(proc.stdout.readline())
+        ours = proctree.subtree(os.getpid())
+        assert ours is not None
+        assert {os.getpid(), proc.pid, grandchild} <= set(ours)
+        assert 1 not in ours
+        table = usage_table(os.getpid())
+        assert grandchild in table and proc.pid in table
+        assert set(table) <= set(ours)
     finally:
         os.killpg(proc.pid, 9)
         proc.wait()

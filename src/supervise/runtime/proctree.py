@@ -59,27 +59,60 @@ STAT_BYTES = 4096
 """More than a /proc/PID/stat line can hold (52 numbers and a 16-byte name)."""
 
 
-def proc_stats() -> Iterator[tuple[int, list[bytes]]]:
-    """Each process's /proc/PID/stat fields after the command name (state is field 0).
+def proc_stats(pids: Iterable[int] | None = None) -> Iterator[tuple[int, list[bytes]]]:
+    """Each process's /proc/PID/stat fields after the command name (state is field 0);
+    of every process, or of `pids` only.
 
     Read with os.open/os.read: open() would add an fstat, an isatty ioctl and a
     seek per process, and the page of `up --web` reads the table every second.
     """
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            fd = os.open(f"/proc/{entry.name}/stat", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+    if pids is None:
+        pids = (int(entry.name) for entry in os.scandir("/proc") if entry.name.isdigit())
+    for pid in pids:
+        data = _read_proc(f"/proc/{pid}/stat", whole=False)
+        if data is None:
             continue  # exited while we looked
-        try:
-            data = os.read(fd, STAT_BYTES)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
         # The command name is in parentheses and may itself contain ") ".
-        yield int(entry.name), data[data.rfind(b")") + 2 :].split()
+        yield pid, data[data.rfind(b")") + 2 :].split()
+
+
+def subtree(root: int) -> list[int] | None:
+    """`root` and its descendants, from /proc/PID/task/TID/children; None where the kernel
+    keeps no such file (before 3.5, or built without it).
+
+    A snapshot: a child born or gone while it is read may be missed, which a CPU
+    figure can bear; what must see every process (the sweeps) reads all of /proc.
+    """
+    found = [root]
+    for pid in found:  # grows while it is walked: breadth first
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue  # gone
+        for tid in threads:
+            data = _read_proc(f"/proc/{pid}/task/{tid}/children", whole=True)
+            if data is None and pid == root and not os.path.exists(f"/proc/{pid}/task/{tid}/children"):
+                return None
+            found.extend(int(child) for child in (data or b"").split())
+    return found
+
+
+def _read_proc(path: str, *, whole: bool) -> bytes | None:
+    """A /proc file: its first STAT_BYTES, or all of it (`whole`: a list of a thousand
+    children is longer); None when it (or its process) is gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, STAT_BYTES)
+        while whole and data and (more := os.read(fd, STAT_BYTES)):
+            data += more
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _proc_table() -> ProcessTable:

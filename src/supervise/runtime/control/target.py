@@ -6,8 +6,9 @@ events; each call returns once the instances have reached the state asked for.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from supervise.config.shell import is_simple_command
@@ -35,9 +36,12 @@ class SupervisorTarget:
     @cached_property
     def meter(self) -> UsageMeter:
         """Made at the first `status` that asks: `up` starts without the process-table reader."""
-        from supervise.runtime.usage import UsageMeter
+        from supervise.runtime.usage import UsageMeter, usage_table
 
-        return UsageMeter(self.supervisor.clock)
+        # As a subreaper, we are an ancestor of every process an instance started:
+        # reading our own subtree is enough, and costs what we run, not what the machine runs.
+        root = os.getpid() if self.supervisor.reaper.subreaper else None
+        return UsageMeter(self.supervisor.clock, read=partial(usage_table, root))
 
     def instance_names(self) -> list[str]:
         return list(self.supervisor.instances)
