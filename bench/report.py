@@ -123,15 +123,22 @@ def _against_direct(runs: dict[str, list[Run]]) -> tuple[dict[str, str], float |
     return cells, _ratio(to_last.get("supervise"), direct)
 
 
-def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
-    cells, slowdown = _against_direct(runs)
-    spread = {name: _median([r.first_to_last for r in rs]) for name, rs in runs.items()}
+def _line_checks(runs: dict[str, list[Run]]) -> tuple[dict[str, str], bool | None]:
+    """Each runner's worst lost / torn / reordered / duplicated counts, and whether
+    supervise lost or tore none (None: not run)."""
     checks = {}
     for name, rs in runs.items():
         worst = [max(getattr(r.check, k) for r in rs) for k in ("lost", "torn", "reordered", "duplicated")]
         checks[name] = " / ".join(str(n) for n in worst)
     sup = runs.get("supervise", [])
     clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
+    return checks, clean
+
+
+def throughput_rows(runs: dict[str, list[Run]]) -> list[Row]:
+    cells, slowdown = _against_direct(runs)
+    spread = {name: _median([r.first_to_last for r in rs]) for name, rs in runs.items()}
+    checks, clean = _line_checks(runs)
     counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
     lines = max((r.check.received + r.check.lost for rs in runs.values() for r in rs), default=0)
     cpu = {}
@@ -489,12 +496,7 @@ def _hostile(results: dict[str, Hostile], attr: str) -> float | None:
 def tty_rows(runs: dict[str, list[Run]]) -> list[Row]:
     """Throughput through ptys: supervise against the producers' own ptys read by the harness."""
     cells, slowdown = _against_direct(runs)
-    checks = {}
-    for name, rs in runs.items():
-        worst = [max(getattr(r.check, k) for r in rs) for k in ("lost", "torn", "reordered", "duplicated")]
-        checks[name] = " / ".join(str(n) for n in worst)
-    sup = runs.get("supervise", [])
-    clean = all(r.check.lost == 0 and r.check.torn == 0 for r in sup) if sup else None
+    checks, clean = _line_checks(runs)
     counts = ", ".join(f"{name} {len(rs)}" for name, rs in runs.items())
     cpu = {n: _num(_median([r.runner_cpu for r in rs])) for n, rs in runs.items() if n != "direct"}
     lines = max((r.check.received + r.check.lost for rs in runs.values() for r in rs), default=0)
